@@ -1,0 +1,242 @@
+"""The ledger application: records submissions, serves the log, verifies the chains."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from ledger.canonical import GENESIS, chain_hash, sha256_hex
+from ledger.config import Settings
+from ledger.events import upcast
+from ledger.intake import Rejection, Submission, parse
+from ledger.streams import CATALOG_KEY, RECORDED_TOPIC, Receipt, Stream, stream_id, stream_key
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+# Lines are recorded in transactions of this many; a crash loses at most the open one,
+# which the client re-posts and the receipts turn into duplicates.
+BATCH_SIZE = 500
+MAX_CONCURRENCY_RETRIES = 20
+
+
+@dataclass(frozen=True)
+class Outcome:
+    index: int  # position of the submission in what was posted, from 0
+    status: Status
+    event_id: str | None = None
+    rejection: Rejection | None = None
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One recorded event as downstream readers see it: upcast, in global order."""
+
+    position: int
+    stream: str
+    hash: str
+    event: dict[str, Any]
+
+
+@dataclass
+class VerifyReport:
+    events: int = 0
+    streams: int = 0
+    broken: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken
+
+
+def store_env(settings: Settings) -> dict[str, str]:
+    if settings.is_sqlite:
+        Path(settings.store).parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": settings.store,
+            "SQLITE_LOCK_TIMEOUT": "30",
+        }
+    raise NotImplementedError("the PostgreSQL store arrives with the service issue")
+
+
+class Ledger(Application):
+    name = "ledger"
+
+    def __init__(self, settings: Settings | None = None, env: dict[str, str] | None = None) -> None:
+        settings = settings or Settings.load()
+        super().__init__(
+            env={
+                # Learner records are small; keeping the busy ones warm saves re-reading
+                # their streams, and fast-forwarding keeps other writers' events visible.
+                "AGGREGATE_CACHE_MAXSIZE": "20000",
+                **store_env(settings),
+                **(env or {}),
+            }
+        )
+
+    # --- writing ---------------------------------------------------------------------
+
+    def post(self, raws: Iterable[bytes | str], *, now: datetime | None = None) -> Iterator[Outcome]:
+        """Record JSON documents; yields one outcome per document, in order."""
+        batch: list[tuple[int, Submission | Rejection]] = []
+        for index, raw in enumerate(raws):
+            batch.append((index, parse(raw, now=now)))
+            if len(batch) >= BATCH_SIZE:
+                yield from self._record_batch(batch)
+                batch = []
+        if batch:
+            yield from self._record_batch(batch)
+
+    def _record_batch(self, batch: list[tuple[int, Submission | Rejection]]) -> list[Outcome]:
+        for _ in range(MAX_CONCURRENCY_RETRIES):
+            outcomes, changed = self._decide(batch)
+            try:
+                if changed:
+                    self.save(*changed)
+            except IntegrityError:
+                # Another writer appended to one of these streams (or recorded one of these
+                # event ids) first. Decide again against what is now stored.
+                continue
+            return outcomes
+        raise RuntimeError("gave up after repeated concurrent writes to the same learners")
+
+    def _decide(self, batch: list[tuple[int, Submission | Rejection]]) -> tuple[list[Outcome], list[Any]]:
+        streams: dict[str, Stream] = {}
+        receipts: dict[UUID, Receipt] = {}
+        outcomes: list[Outcome] = []
+        recorded_at = datetime.now(timezone.utc).isoformat()
+        for index, item in batch:
+            if isinstance(item, Rejection):
+                outcomes.append(Outcome(index, "rejected", None, item))
+                continue
+            event = item.event
+            key = stream_key(event.kind, event.learner_id)
+            fingerprint = sha256_hex(item.fingerprint_source)
+            receipt = receipts.get(event.event_id) or self._receipt(event.event_id)
+            event_id = str(event.event_id)
+            if receipt is not None:
+                if receipt.fingerprint == fingerprint and receipt.stream_key == key:
+                    outcomes.append(Outcome(index, "duplicate", event_id))
+                else:
+                    outcomes.append(Outcome(index, "rejected", event_id, Rejection(
+                        "event_id", f"conflict: {event_id} was already recorded with different content")))
+                continue
+            stream = streams.get(key) or self._stream(key)
+            streams[key] = stream
+            catalog = streams.get(CATALOG_KEY) or self._stream(CATALOG_KEY)
+            streams[CATALOG_KEY] = catalog
+            if event.kind == "reference":
+                problem = catalog.facts.check(event)  # type: ignore[union-attr]
+            else:
+                problem = stream.facts.check(event, catalog.facts)  # type: ignore[union-attr,arg-type]
+            if problem is not None:
+                outcomes.append(Outcome(index, "rejected", event_id, problem))
+                continue
+            stream.record(item.stored, recorded_at)
+            receipts[event.event_id] = Receipt.issue(event.event_id, key, fingerprint)
+            outcomes.append(Outcome(index, "accepted", event_id))
+        changed = [s for s in streams.values() if s.pending_events] + list(receipts.values())
+        return outcomes, changed
+
+    def _stream(self, key: str) -> Stream:
+        try:
+            return self.repository.get(stream_id(key))
+        except AggregateNotFoundError:
+            return Stream(key=key)
+
+    def _receipt(self, event_id: UUID) -> Receipt | None:
+        # Receipts are read straight from the recorder: caching millions of them would
+        # only fill memory, and each is looked at once or twice.
+        stored = self.recorder.select_events(event_id, limit=1)
+        return self.mapper.to_domain_event(stored[0]).mutate(None) if stored else None  # type: ignore[return-value]
+
+    # --- reading ---------------------------------------------------------------------
+
+    def stream_events(self, key: str) -> list[LoggedEvent]:
+        """A stream's events in order (positions here are versions within the stream)."""
+        out = []
+        for stored in self.recorder.select_events(stream_id(key)):
+            if stored.topic != RECORDED_TOPIC:
+                continue
+            state = json.loads(stored.state)
+            out.append(LoggedEvent(stored.originator_version, key, state["hash"], upcast(json.loads(state["body"]))))
+        return out
+
+    def learner_events(self, learner_id: str) -> list[LoggedEvent]:
+        return self.stream_events(f"learner:{learner_id}")
+
+    def read(self, after: int = 0, limit: int = 10_000) -> list[LoggedEvent]:
+        """Recorded events after global position `after`, in the order they were recorded."""
+        out = []
+        for n in self.recorder.select_notifications(after, limit, topics=[RECORDED_TOPIC], inclusive_of_start=False):
+            state = json.loads(n.state)
+            body = json.loads(state["body"])
+            out.append(LoggedEvent(n.id, _key_of(body), state["hash"], upcast(body)))
+        return out
+
+    def head_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    # --- verification ------------------------------------------------------------------
+
+    def verify(self, progress: Any = None) -> VerifyReport:
+        """Recompute every chain from the stored bytes; name each stream's first broken event."""
+        report = VerifyReport()
+        heads: dict[UUID, tuple[str, int]] = {}
+        broken_streams: set[UUID] = set()
+        position, top = 0, self.head_position()
+        while position < top:
+            page = self.recorder.select_notifications(position, 5_000, inclusive_of_start=False)
+            if not page:
+                break
+            for n in page:
+                position = n.id
+                if n.topic != RECORDED_TOPIC:
+                    continue
+                report.events += 1
+                if n.originator_id in broken_streams:
+                    continue
+                previous, version = heads.get(n.originator_id, (GENESIS, 1))
+                problem, event_id, digest = _check_link(n.state, previous)
+                if problem is None and n.originator_version != version + 1:
+                    problem = f"stream version jumps from {version} to {n.originator_version}: an event is missing"
+                if problem is not None:
+                    broken_streams.add(n.originator_id)
+                    report.broken.append({"position": n.id, "event_id": event_id, "reason": problem})
+                    continue
+                heads[n.originator_id] = (digest, n.originator_version)
+            if progress is not None:
+                progress(position, top)
+        report.streams = len(heads) + len(broken_streams - heads.keys())
+        return report
+
+
+def _check_link(state_bytes: bytes, previous: str) -> tuple[str | None, str | None, str]:
+    try:
+        state = json.loads(state_bytes)
+        body, stored_hash, event_id = state["body"], state["hash"], state.get("event_id")
+    except (ValueError, KeyError, TypeError) as error:
+        return f"stored event is unreadable: {error}", None, ""
+    try:
+        claimed_id = json.loads(body).get("event_id")
+    except ValueError:
+        claimed_id = None
+    if claimed_id != event_id:
+        return "event body does not match its event id", event_id, ""
+    digest = chain_hash(previous, body)
+    if digest != stored_hash:
+        return "hash does not match the stored content: the event was altered", event_id, ""
+    return None, event_id, digest
+
+
+def _key_of(body: dict[str, Any]) -> str:
+    learner = body.get("learner_id")
+    return f"learner:{learner}" if learner else CATALOG_KEY

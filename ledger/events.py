@@ -1,0 +1,388 @@
+"""The event catalogue: one pydantic v2 model per event type and schema version.
+
+Models are strict (no coercion of "3" into 3, no unknown fields, no naive datetimes)
+because evidence is kept forever: a mistake let in at the door can never be edited out.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Annotated, Any, ClassVar, Literal
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+# Pseudonymous ids only: a narrow alphabet keeps names, e-mail addresses and unicode
+# look-alikes (which would make two "equal" ids differ) out of the ledger.
+Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+Title = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+MethodName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Uri = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9+.-]*://\S+$", max_length=2000)]
+Score = float
+
+# Clocks disagree a little between a school's system and the ledger; more than this
+# and "demonstrated in the future" is a data-entry mistake.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- reference data -----------------------------------------------------------------
+
+
+class Scale(Model):
+    min: Score
+    max: Score
+    mastery_threshold: Score
+    labels: dict[str, Title] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Scale:
+        if not self.min < self.max:
+            raise ValueError("scale min must be below max")
+        if not self.min <= self.mastery_threshold <= self.max:
+            raise ValueError("mastery_threshold must lie within the scale")
+        return self
+
+    def contains(self, score: float) -> bool:
+        return self.min <= score <= self.max
+
+
+class MasteryMethod(Model):
+    name: MethodName
+    params: dict[str, float | int | str | bool] = Field(default_factory=dict)
+
+
+class Competency(Model):
+    id: Id
+    title: Title
+    parent_id: Id | None = None
+    case_guid: UUID | None = None
+    mastery_method: MasteryMethod | None = None
+
+
+class FrameworkPublishedPayload(Model):
+    framework_id: Id
+    title: Title
+    version: int = Field(ge=1)
+    scale: Scale
+    competencies: list[Competency] = Field(min_length=1)
+    case_document_guid: UUID | None = None
+
+    @model_validator(mode="after")
+    def _hierarchy(self) -> FrameworkPublishedPayload:
+        ids = [c.id for c in self.competencies]
+        if len(set(ids)) != len(ids):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            raise ValueError(f"competency ids repeat: {', '.join(dupes)}")
+        parents = {c.id: c.parent_id for c in self.competencies}
+        for c in self.competencies:
+            if c.parent_id is not None and c.parent_id not in parents:
+                raise ValueError(f"competency {c.id} has unknown parent {c.parent_id}")
+        for start in parents:
+            seen, node = set(), start
+            while node is not None:
+                if node in seen:
+                    raise ValueError(f"competency hierarchy has a cycle through {node}")
+                seen.add(node)
+                node = parents[node]
+        return self
+
+
+class CreditRule(Model):
+    kind: Literal["all_mastered", "n_of_m", "points"]
+    version: int = Field(ge=1)
+    n: int | None = Field(default=None, ge=1)
+    points: dict[Id, float] | None = None
+    min_points: float | None = None
+    required: list[Id] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _parameters(self) -> CreditRule:
+        if self.kind == "n_of_m" and self.n is None:
+            raise ValueError("an n_of_m rule needs n")
+        if self.kind == "points" and (self.points is None or self.min_points is None):
+            raise ValueError("a points rule needs points and min_points")
+        return self
+
+
+class CourseDefinedPayload(Model):
+    course_id: Id
+    title: Title
+    framework_id: Id
+    credits: float = Field(gt=0, le=20)
+    competencies: list[Id] = Field(min_length=1)
+    credit_rule: CreditRule
+    mastery_method: MasteryMethod
+
+    @model_validator(mode="after")
+    def _rule_fits_course(self) -> CourseDefinedPayload:
+        listed = set(self.competencies)
+        rule = self.credit_rule
+        if rule.n is not None and rule.n > len(listed):
+            raise ValueError(f"credit_rule.n={rule.n} exceeds the course's {len(listed)} competencies")
+        named = set(rule.required) | set(rule.points or {})
+        if named - listed:
+            raise ValueError(f"credit_rule names competencies outside the course: {sorted(named - listed)}")
+        return self
+
+
+# --- learners -------------------------------------------------------------------------
+
+
+class LearnerEnrolledPayload(Model):
+    grade: int = Field(ge=0, le=12)
+    cohort: Id | None = None
+
+
+class AdvisorAssignedPayload(Model):
+    advisor_id: Id
+
+
+# --- evidence ---------------------------------------------------------------------------
+
+
+class AssessmentSource(Model):
+    assessment_id: Id
+    kind: Literal["quiz", "test", "performance_task", "observation", "standardized"]
+    title: Title | None = None
+
+
+class AssessmentRecordedPayloadV1(Model):
+    competency_id: Id
+    score: Score
+    assessment_id: Id
+
+
+class AssessmentRecordedPayload(Model):
+    competency_id: Id
+    score: Score
+    source: AssessmentSource
+
+
+class ArtifactSubmittedPayload(Model):
+    uri: Uri
+    sha256: Sha256
+    competencies_claimed: list[Id] = Field(min_length=1)
+    title: Title | None = None
+
+
+class ArtifactScoredPayload(Model):
+    artifact_event_id: UUID
+    levels: dict[Id, Score] = Field(min_length=1)
+    rubric_id: Id | None = None
+
+
+class AdvisorSignedOffPayload(Model):
+    subject_event_id: UUID
+    decision: Literal["approved", "needs_revision", "rejected"]
+    statement: Text
+
+
+class EvidenceVoidedPayload(Model):
+    voided_event_id: UUID
+    reason: Text
+
+
+# --- learning plans -----------------------------------------------------------------------
+
+
+class PlanSetPayload(Model):
+    plan_id: Id
+    title: Title
+    goals: list[Id] = Field(min_length=1)
+    target_date: date
+
+    @field_validator("goals")
+    @classmethod
+    def _distinct(cls, goals: list[str]) -> list[str]:
+        if len(set(goals)) != len(goals):
+            raise ValueError("goals repeat a competency")
+        return goals
+
+
+class PlanGoalAddedPayload(Model):
+    plan_id: Id
+    competency_id: Id
+
+
+class PlanGoalDroppedPayload(Model):
+    plan_id: Id
+    competency_id: Id
+    reason: Text | None = None
+
+
+class PlanTargetDateChangedPayload(Model):
+    plan_id: Id
+    target_date: date
+
+
+# --- credit ----------------------------------------------------------------------------------
+
+
+class RuleRef(Model):
+    kind: Literal["all_mastered", "n_of_m", "points"]
+    version: int = Field(ge=1)
+
+
+class CompetencyStateAtDecision(Model):
+    competency_id: Id
+    level: Score | None
+    mastered: bool
+
+
+class CreditAwardedPayload(Model):
+    course_id: Id
+    credits: float = Field(gt=0, le=20)
+    rule: RuleRef
+    method: MasteryMethod
+    competency_states: list[CompetencyStateAtDecision] = Field(min_length=1)
+    evidence_event_ids: list[UUID] = Field(min_length=1)
+    approved_by: Id
+
+
+class CreditRevokedPayload(Model):
+    credit_event_id: UUID
+    reason: Text
+
+
+# --- envelope ---------------------------------------------------------------------------------
+
+Role = Literal["teacher", "advisor", "registrar", "school_system", "district_admin"]
+
+
+class Actor(Model):
+    id: Id
+    role: Role
+
+
+class Envelope(Model):
+    """What every posted event carries. `recorded_at` is not here: the ledger sets it."""
+
+    kind: ClassVar[str]  # "reference" or "learner": which chain the event joins
+    allowed_roles: ClassVar[frozenset[str] | None] = None
+
+    event_id: UUID
+    type: str
+    schema_version: int
+    learner_id: Id | None = None
+    school_id: Id | None = None
+    actor: Actor
+    demonstrated_at: AwareDatetime
+    payload: Model
+
+    @field_validator("demonstrated_at")
+    @classmethod
+    def _not_in_future(cls, value: datetime, info: ValidationInfo) -> datetime:
+        now = (info.context or {}).get("now") or datetime.now(timezone.utc)
+        if value > now + CLOCK_SKEW:
+            raise ValueError(f"{value.isoformat()} is in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _scope(self) -> Envelope:
+        if self.kind == "learner":
+            if self.learner_id is None:
+                raise ValueError(f"learner_id is required for {self.type}")
+            if self.school_id is None:
+                raise ValueError(f"school_id is required for {self.type}")
+        elif self.learner_id is not None:
+            raise ValueError(f"{self.type} is reference data and carries no learner_id")
+        if self.allowed_roles is not None and self.actor.role not in self.allowed_roles:
+            raise ValueError(
+                f"actor.role {self.actor.role!r} may not post {self.type}; "
+                f"allowed: {', '.join(sorted(self.allowed_roles))}"
+            )
+        return self
+
+
+def _event(type_: str, version: int, payload: type[Model], kind: str, roles: set[str] | None = None):
+    # Pydantic needs Literal annotations per subclass, so each class is built here once.
+    return type(
+        "".join(part.title() for part in type_.replace("_", ".").split(".")) + f"V{version}",
+        (Envelope,),
+        {
+            "__annotations__": {
+                "type": Literal[type_],  # type: ignore[valid-type]
+                "schema_version": Literal[version],  # type: ignore[valid-type]
+                "payload": payload,
+            },
+            "kind": kind,
+            "allowed_roles": frozenset(roles) if roles else None,
+            "__module__": __name__,
+        },
+    )
+
+
+REFERENCE_ROLES = {"district_admin", "registrar"}
+
+# (type, version) -> model. The newest version of each type is the current one.
+MODELS: dict[tuple[str, int], type[Envelope]] = {
+    (t, v): _event(t, v, p, k, r)
+    for t, v, p, k, r in [
+        ("framework.published", 1, FrameworkPublishedPayload, "reference", REFERENCE_ROLES),
+        ("course.defined", 1, CourseDefinedPayload, "reference", REFERENCE_ROLES),
+        ("learner.enrolled", 1, LearnerEnrolledPayload, "learner", {"school_system", "district_admin", "registrar"}),
+        ("advisor.assigned", 1, AdvisorAssignedPayload, "learner", {"school_system", "district_admin", "registrar"}),
+        ("assessment.recorded", 1, AssessmentRecordedPayloadV1, "learner", None),
+        ("assessment.recorded", 2, AssessmentRecordedPayload, "learner", None),
+        ("artifact.submitted", 1, ArtifactSubmittedPayload, "learner", None),
+        ("artifact.scored", 1, ArtifactScoredPayload, "learner", {"teacher", "advisor", "school_system"}),
+        ("advisor.signed_off", 1, AdvisorSignedOffPayload, "learner", {"advisor"}),
+        ("evidence.voided", 1, EvidenceVoidedPayload, "learner", None),
+        ("plan.set", 1, PlanSetPayload, "learner", None),
+        ("plan.goal_added", 1, PlanGoalAddedPayload, "learner", None),
+        ("plan.goal_dropped", 1, PlanGoalDroppedPayload, "learner", None),
+        ("plan.target_date_changed", 1, PlanTargetDateChangedPayload, "learner", None),
+        ("credit.awarded", 1, CreditAwardedPayload, "learner", {"registrar"}),
+        ("credit.revoked", 1, CreditRevokedPayload, "learner", {"registrar"}),
+    ]
+}
+
+CURRENT_VERSION: dict[str, int] = {}
+for _type, _version in MODELS:
+    CURRENT_VERSION[_type] = max(_version, CURRENT_VERSION.get(_type, 0))
+
+EVIDENCE_TYPES = frozenset(
+    {"assessment.recorded", "artifact.submitted", "artifact.scored", "advisor.signed_off"}
+)
+
+
+def current_model(type_: str) -> type[Envelope]:
+    return MODELS[(type_, CURRENT_VERSION[type_])]
+
+
+# --- upcasting: stored events keep the version they were posted in; readers see the current one
+
+
+def _assessment_recorded_v1_to_v2(event: dict[str, Any]) -> dict[str, Any]:
+    # v1 named only the assessment; v2 says what kind of assessment it was. Every v1
+    # source system posted unit tests, so "test" is the truthful default, not a guess.
+    payload = dict(event["payload"])
+    payload["source"] = {"assessment_id": payload.pop("assessment_id"), "kind": "test"}
+    return {**event, "schema_version": 2, "payload": payload}
+
+
+UPCASTERS = {("assessment.recorded", 1): _assessment_recorded_v1_to_v2}
+
+
+def upcast(event: dict[str, Any]) -> dict[str, Any]:
+    """Bring a stored event dict up to its type's current schema version."""
+    key = (event["type"], event["schema_version"])
+    while key in UPCASTERS:
+        event = UPCASTERS[key](event)
+        key = (event["type"], event["schema_version"])
+    return event

@@ -1,0 +1,210 @@
+"""The `ledger` command: a thin shell over the ledger's services."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from eventsourcing.persistence import PersistenceError
+
+from cli.output import emit_json, fail, progress_bar
+from ledger.application import Ledger
+from ledger.config import ConfigError, Settings
+from ledger.services import post_lines
+
+app = typer.Typer(
+    help="The mastery ledger: immutable competency evidence, replayed into mastery and credit.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+
+
+@app.callback()
+def _global(
+    home: Optional[Path] = typer.Option(None, "--home", help="Ledger folder (overrides LEDGER_HOME)."),
+) -> None:
+    if home is not None:
+        os.environ["LEDGER_HOME"] = str(home)
+
+
+def _settings() -> Settings:
+    return Settings.load()
+
+
+def _open(*, must_exist: bool = True, as_json: bool = False) -> Ledger:
+    settings = _settings()
+    if must_exist and settings.is_sqlite and not Path(settings.store).exists():
+        fail(f"no ledger at {settings.store}; run `ledger init` (or `ledger demo`) first", as_json=as_json)
+    return Ledger(settings)
+
+
+@app.command()
+def init(as_json: bool = JsonOption) -> None:
+    """Create the store (and, when Kafka is configured, its topics)."""
+    settings = _settings()
+    ledger = Ledger(settings)
+    result = {"ok": True, "store": settings.store, "events": ledger.head_position()}
+    if as_json:
+        emit_json(result)
+    else:
+        typer.echo(f"ledger ready at {settings.store} ({result['events']} stored events)")
+
+
+@app.command()
+def post(
+    file: str = typer.Argument(..., help="A JSON Lines file of events, or - for standard input."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Record events from JSON Lines; every valid line is kept even when others are rejected."""
+    if file == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        path = Path(file)
+        if not path.is_file():
+            fail(f"{file}: no such file", as_json=as_json)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as error:
+            fail(f"{file}: not UTF-8 text ({error.reason} at byte {error.start})", as_json=as_json)
+    ledger = _open(must_exist=False)
+    with progress_bar("posting", len(lines), enabled=not as_json) as bar:
+        report = post_lines(ledger, enumerate(lines, 1), on_outcome=bar.advance)
+    if as_json:
+        emit_json({"ok": report.rejected == 0, **report.as_dict()})
+    else:
+        for r in report.rejections:
+            typer.echo(f"line {r['line']}: {r['field'] + ': ' if r['field'] else ''}{r['reason']}", err=True)
+        typer.echo(f"accepted {report.accepted}, duplicate {report.duplicate}, rejected {report.rejected}")
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def events(learner: str, as_json: bool = JsonOption) -> None:
+    """A learner's events, in the order the ledger recorded them."""
+    found = _open(as_json=as_json).learner_events(learner)
+    if not found:
+        fail(f"no events for learner {learner!r}", as_json=as_json)
+    if as_json:
+        emit_json([{"version": e.position, "hash": e.hash, **e.event} for e in found])
+        return
+    for e in found:
+        ev = e.event
+        typer.echo(f"{e.position:>5}  {ev['demonstrated_at'][:19]}  {ev['type']:<24} {ev['event_id']}  "
+                   f"{_summary(ev)}")
+
+
+def _summary(event: dict) -> str:
+    p = event["payload"]
+    for key in ("competency_id", "voided_event_id", "subject_event_id", "plan_id", "course_id", "advisor_id"):
+        if key in p:
+            extra = f" score={p['score']}" if "score" in p else ""
+            return f"{key}={p[key]}{extra}"
+    if "levels" in p:
+        return "levels=" + ",".join(f"{k}:{v}" for k, v in p["levels"].items())
+    return ""
+
+
+@app.command()
+def verify(as_json: bool = JsonOption) -> None:
+    """Recompute every hash chain; exit 1 and name the first broken event if anything was altered."""
+    ledger = _open(as_json=as_json)
+    with progress_bar("verifying", ledger.head_position(), enabled=not as_json) as bar:
+        report = ledger.verify(progress=lambda done, total: bar.update(done, total))
+    if as_json:
+        emit_json({"ok": report.ok, "events": report.events, "streams": report.streams, "broken": report.broken})
+    elif report.ok:
+        typer.echo(f"verified {report.events} events in {report.streams} streams: every chain is intact")
+    else:
+        first = report.broken[0]
+        typer.echo(f"BROKEN at position {first['position']}, event {first['event_id']}: {first['reason']}")
+        for other in report.broken[1:]:
+            typer.echo(f"  also broken: position {other['position']}, event {other['event_id']}: {other['reason']}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    seed: int = typer.Option(7, help="Random seed; the same seed makes the same district."),
+    learners: int = typer.Option(400, min=1, help="How many learners."),
+    schools: int = typer.Option(3, min=1, help="How many schools."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Generate a district's school year, post it through `ledger post`'s path, and summarise."""
+    from ledger.demo import generate
+
+    settings = _settings()
+    started = time.perf_counter()
+    district = generate(seed=seed, learners=learners, schools=schools)
+    ledger = Ledger(settings)
+    with progress_bar("posting the district", len(district.lines), enabled=not as_json) as bar:
+        report = post_lines(ledger, enumerate(district.lines, 1), on_outcome=bar.advance)
+    elapsed = time.perf_counter() - started
+    check = ledger.verify()
+    summary = {
+        "ok": report.rejected == 0 and check.ok,
+        "store": settings.store,
+        "schools": len(district.schools),
+        "learners": len(district.learners),
+        "courses": len(district.courses),
+        "competencies": len(district.competencies),
+        "lines_posted": report.total,
+        **{k: v for k, v in report.as_dict().items() if k != "rejections"},
+        "voids": district.voids,
+        "seconds": round(elapsed, 2),
+        "chains_verified": check.ok,
+        "sample_learner": district.learners[0],
+    }
+    if as_json:
+        emit_json(summary)
+    else:
+        typer.echo(
+            f"District (seed {seed}): {summary['schools']} schools, {summary['learners']} learners, "
+            f"{summary['courses']} courses over {summary['competencies']} competencies\n"
+            f"Posted {report.total} lines in {elapsed:.1f}s: accepted {report.accepted}, "
+            f"duplicate {report.duplicate} (connector retries and re-runs), rejected {report.rejected}; "
+            f"{district.voids} results voided\n"
+            f"Verified {check.events} events in {check.streams} hash chains: "
+            f"{'intact' if check.ok else 'BROKEN'}\n"
+            f"Store: {settings.store}\n"
+            f"Try: ledger events {district.learners[0]}"
+        )
+    if not summary["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def schemas(check: bool = typer.Option(False, "--check", help="Only report drift; exit 1 if any.")) -> None:
+    """Write the JSON Schemas of the event catalogue into schemas/ (or check them)."""
+    from ledger import schemas as catalogue
+
+    if check:
+        problems = catalogue.drift()
+        for problem in problems:
+            typer.echo(problem)
+        if problems:
+            raise typer.Exit(1)
+        typer.echo("schemas match the models")
+        return
+    written = catalogue.write()
+    typer.echo(f"wrote {len(written)} schemas to {catalogue.SCHEMA_DIR}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ConfigError as error:
+        typer.echo(f"error: configuration: {error}", err=True)
+        sys.exit(2)
+    except (PersistenceError, sqlite3.Error, OSError) as error:
+        typer.echo(f"error: {type(error).__name__}: {error}", err=True)
+        sys.exit(2)

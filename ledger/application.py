@@ -112,7 +112,7 @@ class Ledger(Application):
         streams: dict[str, Stream] = {}
         receipts: dict[UUID, Receipt] = {}
         outcomes: list[Outcome] = []
-        recorded_at = datetime.now(timezone.utc).isoformat()
+        recorded_at = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
         for index, item in batch:
             if isinstance(item, Rejection):
                 outcomes.append(Outcome(index, "rejected", None, item))

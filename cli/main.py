@@ -148,6 +148,11 @@ def demo(
     ledger = Ledger(settings)
     with progress_bar("posting the district", len(district.lines), enabled=not as_json) as bar:
         report = post_lines(ledger, enumerate(district.lines, 1), on_outcome=bar.advance)
+    from consumers.projector import run_projections
+
+    with progress_bar("projecting", ledger.head_position(), enabled=not as_json) as bar:
+        projected = run_projections(ledger, settings.projections,
+                                    progress=lambda done, total: bar.update(done, total))
     elapsed = time.perf_counter() - started
     check = ledger.verify()
     summary = {
@@ -162,7 +167,9 @@ def demo(
         "voids": district.voids,
         "seconds": round(elapsed, 2),
         "chains_verified": check.ok,
-        "sample_learner": district.learners[0],
+        "projected_events": projected.events,
+        "projections": str(settings.projections),
+        "sample_learners": _samples(settings, district.learners[:3]),
     }
     if as_json:
         emit_json(summary)
@@ -175,11 +182,140 @@ def demo(
             f"{district.voids} results voided\n"
             f"Verified {check.events} events in {check.streams} hash chains: "
             f"{'intact' if check.ok else 'BROKEN'}\n"
-            f"Store: {settings.store}\n"
-            f"Try: ledger events {district.learners[0]}"
+            f"Store: {settings.store}; projections: {settings.projections}"
         )
+        for sample in summary["sample_learners"]:
+            mastered = [c["competency_id"] for c in sample["competencies"] if c["mastered"]]
+            typer.echo(f"  {sample['learner_id']}: {len(mastered)}/{len(sample['competencies'])} competencies "
+                       f"mastered ({', '.join(mastered[:6])}{'…' if len(mastered) > 6 else ''})")
+            for p in sample["plans"]:
+                typer.echo(f"    plan {p['plan_id']}: {p['goals_mastered']}/{p['goals']} goals "
+                           f"({p['percent']:.0f}%), target {p['target_date']}, pace {p['pace']}")
+        first = district.learners[0]
+        typer.echo(f"Try: ledger events {first} | ledger state {first} --as-of 2026-01-15 | ledger plan {first}")
     if not summary["ok"]:
         raise typer.Exit(1)
+
+
+def _reader(settings: Settings, as_json: bool):
+    """The store's notification log, or `ledger.events` when Kafka is configured."""
+    if settings.kafka_bootstrap:
+        from consumers.kafka_reader import KafkaEventReader
+
+        return KafkaEventReader(settings.kafka_bootstrap)
+    return _open(as_json=as_json)
+
+
+@app.command()
+def project(
+    follow: bool = typer.Option(False, "--follow", help="Keep following the log after catching up."),
+    rebuild: bool = typer.Option(False, "--rebuild", help="Drop the read models and replay from position 0."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Bring the DuckDB read models up to date with the log."""
+    from consumers.projector import run_projections
+
+    settings = _settings()
+    reader = _reader(settings, as_json)
+    with progress_bar("projecting", reader.head_position(), enabled=not as_json) as bar:
+        try:
+            run = run_projections(reader, settings.projections, rebuild=rebuild, follow=follow,
+                                  progress=lambda done, total: bar.update(done, total))
+        except KeyboardInterrupt:
+            fail("stopped; the projections hold every batch committed before the stop", as_json=as_json, code=130)
+    result = {"ok": True, "projections": str(settings.projections), "events": run.events,
+              "position": run.position, "seconds": round(run.seconds, 2)}
+    if as_json:
+        emit_json(result)
+    else:
+        rate = run.events / run.seconds if run.seconds else 0
+        typer.echo(f"projected {run.events} events in {run.seconds:.1f}s ({rate:,.0f}/s); "
+                   f"position {run.position}; {settings.projections}")
+
+
+def _projections(learner: str, as_json: bool):
+    from projections import official, queries
+
+    settings = _settings()
+    if not settings.projections.exists():
+        fail(f"no projections at {settings.projections}; run `ledger project` first", as_json=as_json)
+    try:
+        con = official.connect(settings.projections, read_only=True)
+    except Exception as error:  # DuckDB raises its own IOException while a writer holds the file
+        fail(f"cannot open {settings.projections}: {str(error).splitlines()[0]}", as_json=as_json)
+    if not queries.learner_exists(con, learner):
+        fail(f"learner {learner!r} is not in the projections", as_json=as_json)
+    return con
+
+
+def _when(value: Optional[str], option: str, as_json: bool):
+    if value is None:
+        return None
+    from datetime import date, datetime
+
+    try:
+        return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r} is not a date (YYYY-MM-DD) or an ISO datetime", as_json=as_json)
+
+
+@app.command()
+def state(
+    learner: str,
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="What was true on this date (demonstration time)."),
+    known_at: Optional[str] = typer.Option(None, "--known-at", help="What the ledger knew on this date (recording time)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """A learner's competency states, now or on a date on either time axis."""
+    from projections import queries
+
+    when, known = _when(as_of, "--as-of", as_json), _when(known_at, "--known-at", as_json)
+    con = _projections(learner, as_json)
+    rows = queries.competency_states(con, learner, as_of=when, known_at=known)
+    if as_json:
+        emit_json({"learner_id": learner, "as_of": as_of, "known_at": known_at, "competencies": rows})
+        return
+    typer.echo(f"{learner}" + (f"  as of {as_of}" if as_of else "") + (f"  known at {known_at}" if known_at else ""))
+    for r in rows:
+        since = f"  since {r['mastered_since']:%Y-%m-%d}" if r["mastered_since"] else ""
+        typer.echo(f"  {r['competency_id']:<10} level {r['level']:.2f}  {'MASTERED' if r['mastered'] else 'not yet':<8}"
+                   f"  {r['method']:<18} {r['evidence_count']:>3} evidence{since}")
+    if not rows:
+        typer.echo("  no evidence counts on that date")
+
+
+@app.command()
+def plan(
+    learner: str,
+    today: Optional[str] = typer.Option(None, "--on", help="Judge pace on this date instead of today."),
+    as_json: bool = JsonOption,
+) -> None:
+    """A learner's learning plans: goals, progress and pace."""
+    from projections import queries
+
+    on = _when(today, "--on", as_json)
+    con = _projections(learner, as_json)
+    rows = queries.plans(con, learner, today=on)
+    if as_json:
+        emit_json({"learner_id": learner, "plans": rows})
+        return
+    if not rows:
+        typer.echo(f"{learner} has no learning plan")
+    for p in rows:
+        typer.echo(f"{learner}  {p['title']} ({p['plan_id']}): {p['goals_mastered']}/{p['goals']} goals mastered "
+                   f"({p['percent']:.0f}%), target {p['target_date']}, pace: {p['pace'].replace('_', ' ')}")
+        for g in p["goal_states"]:
+            level = f"{g['level']:.2f}" if g["level"] is not None else "  — "
+            typer.echo(f"    {g['competency_id']:<10} {level}  {'mastered' if g['mastered'] else ''}")
+
+
+def _samples(settings: Settings, learners: list[str]) -> list[dict]:
+
+    from projections import official, queries
+
+    with official.connect(settings.projections, read_only=True) as con:
+        return [{"learner_id": learner, "competencies": queries.competency_states(con, learner),
+                 "plans": queries.plans(con, learner)} for learner in learners]
 
 
 @app.command()

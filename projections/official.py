@@ -1,0 +1,397 @@
+"""The official read models in DuckDB, maintained from the ordered log.
+
+Every batch is one DuckDB transaction that writes the rows *and* the position, so a crash
+at any moment leaves either the whole batch or none of it. States are always recomputed
+from the stored evidence of the (learner, competency) pairs a batch touches, which is why an
+incremental run and a rebuild from zero give the same rows however the log is cut.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from ledger.application import LoggedEvent
+from ledger.events import EVIDENCE_TYPES
+from projections.methods import DEFAULT_METHOD, mastered_since, trajectory
+
+PROJECTIONS = ("evidence", "competency_state", "plan_progress", "credit_audit")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS projection_position (
+    projection VARCHAR PRIMARY KEY, position BIGINT NOT NULL, events BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS competency (
+    competency_id VARCHAR PRIMARY KEY, framework_id VARCHAR, title VARCHAR, parent_id VARCHAR,
+    case_guid VARCHAR, scale_min DOUBLE, scale_max DOUBLE, threshold DOUBLE,
+    method VARCHAR, params VARCHAR);
+CREATE TABLE IF NOT EXISTS course (
+    course_id VARCHAR PRIMARY KEY, title VARCHAR, framework_id VARCHAR, credits DOUBLE,
+    competencies VARCHAR[], credit_rule VARCHAR, mastery_method VARCHAR, position BIGINT);
+CREATE TABLE IF NOT EXISTS learner (
+    learner_id VARCHAR PRIMARY KEY, school_id VARCHAR, grade INTEGER, enrolled_at TIMESTAMPTZ,
+    advisors VARCHAR[]);
+CREATE TABLE IF NOT EXISTS evidence (
+    event_id VARCHAR PRIMARY KEY, position BIGINT, learner_id VARCHAR, school_id VARCHAR,
+    type VARCHAR, competencies VARCHAR[], demonstrated_at TIMESTAMPTZ, recorded_at TIMESTAMPTZ,
+    actor_id VARCHAR, actor_role VARCHAR, subject_event_id VARCHAR, hash VARCHAR, detail VARCHAR,
+    voided BOOLEAN, voided_by VARCHAR, voided_at TIMESTAMPTZ, void_reason VARCHAR);
+CREATE TABLE IF NOT EXISTS evidence_score (
+    event_id VARCHAR, learner_id VARCHAR, competency_id VARCHAR, score DOUBLE,
+    demonstrated_at TIMESTAMPTZ, recorded_at TIMESTAMPTZ, position BIGINT);
+CREATE TABLE IF NOT EXISTS competency_state (
+    learner_id VARCHAR, competency_id VARCHAR, level DOUBLE, mastered BOOLEAN, method VARCHAR,
+    params VARCHAR, evidence_count INTEGER, first_demonstrated TIMESTAMPTZ,
+    last_demonstrated TIMESTAMPTZ, mastered_since TIMESTAMPTZ,
+    PRIMARY KEY (learner_id, competency_id));
+CREATE TABLE IF NOT EXISTS plan (
+    learner_id VARCHAR, plan_id VARCHAR, title VARCHAR, goals VARCHAR[], target_date DATE,
+    set_at TIMESTAMPTZ, PRIMARY KEY (learner_id, plan_id));
+CREATE TABLE IF NOT EXISTS plan_progress (
+    learner_id VARCHAR, plan_id VARCHAR, title VARCHAR, goals INTEGER, goals_mastered INTEGER,
+    percent DOUBLE, started DATE, target_date DATE, PRIMARY KEY (learner_id, plan_id));
+CREATE TABLE IF NOT EXISTS credit_audit (
+    credit_event_id VARCHAR PRIMARY KEY, learner_id VARCHAR, course_id VARCHAR, position BIGINT,
+    awarded_at TIMESTAMPTZ, status VARCHAR, basis VARCHAR, note VARCHAR);
+"""
+
+# Rebuilt tables, in the order they are dropped; projection_position goes with them.
+TABLES = ("competency", "course", "learner", "evidence", "evidence_score", "competency_state", "plan",
+          "plan_progress", "credit_audit", "projection_position")
+
+_SCORE_COLUMNS = ["event_id", "learner_id", "competency_id", "score", "demonstrated_at", "recorded_at", "position"]
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    if not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        con.execute(SCHEMA)
+    return con
+
+
+def drop_all(con: duckdb.DuckDBPyConnection) -> None:
+    for table in TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(SCHEMA)
+
+
+def position(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute("SELECT min(position) FROM projection_position").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+_ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
+                "BOOLEAN": pa.bool_(), "VARCHAR[]": pa.list_(pa.string()),
+                # Timestamps and dates travel as ISO text; DuckDB casts them on insert.
+                "TIMESTAMP WITH TIME ZONE": pa.string(), "DATE": pa.string()}
+
+
+def _arrow_schema(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str]) -> pa.Schema:
+    types = dict(con.execute(f"SELECT column_name, data_type FROM information_schema.columns "
+                             f"WHERE table_name = '{table}'").fetchall())
+    return pa.schema([(c, _ARROW_TYPES[types[c]]) for c in columns])
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    if not rows:
+        return
+    # Arrow, not executemany: ~200x faster into DuckDB.
+    arrow = pa.Table.from_pylist(rows, schema=_arrow_schema(con, table, columns))
+    con.register("_incoming", arrow)
+    try:
+        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _incoming")
+    finally:
+        con.unregister("_incoming")
+
+
+def _delete_keys(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], keys: list[tuple]) -> None:
+    if not keys:
+        return
+    arrow = pa.Table.from_pylist([dict(zip(columns, key)) for key in keys])
+    con.register("_keys", arrow)
+    try:
+        match = " AND ".join(f"{table}.{c} = _keys.{c}" for c in columns)
+        con.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM _keys WHERE {match})")
+    finally:
+        con.unregister("_keys")
+
+
+class OfficialProjection:
+    """Applies ordered batches of logged events to the DuckDB read models."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def apply(self, batch: Sequence[LoggedEvent]) -> None:
+        if not batch:
+            return
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            touched_pairs, touched_plans = self._apply_events(batch)
+            self._recompute_states(touched_pairs)
+            self._recompute_plans(touched_plans | {l for l, _ in touched_pairs})
+            last = batch[-1].position
+            for name in PROJECTIONS:
+                con.execute("INSERT OR REPLACE INTO projection_position VALUES (?, ?, coalesce("
+                            "(SELECT events FROM projection_position WHERE projection = ?), 0) + ?)",
+                            [name, last, name, len(batch)])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    # --- events to rows -------------------------------------------------------------
+
+    def _apply_events(self, batch: Sequence[LoggedEvent]) -> tuple[set[tuple[str, str]], set[str]]:
+        con = self.con
+        evidence: dict[str, dict[str, Any]] = {}
+        scores: list[dict[str, Any]] = []
+        voids_of_stored: list[dict[str, Any]] = []
+        touched_pairs: set[tuple[str, str]] = set()
+        touched_plans: set[str] = set()
+        plans: dict[tuple[str, str], dict[str, Any]] = {}
+        credits: list[dict[str, Any]] = []
+
+        def flush_evidence() -> None:
+            # Reference data changes how every state is computed; write pending rows first.
+            _insert(con, "evidence", list(evidence.values()), list(_EVIDENCE_COLUMNS))
+            _insert(con, "evidence_score", scores, _SCORE_COLUMNS)
+            evidence.clear()
+            scores.clear()
+
+        for logged in batch:
+            e = logged.event
+            type_, p, learner = e["type"], e["payload"], e.get("learner_id")
+            if type_ == "framework.published":
+                flush_evidence()
+                touched_pairs |= self._publish_framework(p)
+            elif type_ == "course.defined":
+                flush_evidence()
+                touched_pairs |= self._define_course(p, logged.position)
+            elif type_ == "learner.enrolled":
+                con.execute("INSERT OR REPLACE INTO learner VALUES (?, ?, ?, ?, coalesce("
+                            "(SELECT advisors FROM learner WHERE learner_id = ?), []))",
+                            [learner, e["school_id"], p["grade"], e["demonstrated_at"], learner])
+            elif type_ == "advisor.assigned":
+                con.execute("UPDATE learner SET advisors = list_distinct(list_append(advisors, ?)) "
+                            "WHERE learner_id = ?", [p["advisor_id"], learner])
+            elif type_ in EVIDENCE_TYPES:
+                row = _evidence_row(logged)
+                evidence[e["event_id"]] = row
+                for competency, score in _scores_of(e):
+                    scores.append({"event_id": e["event_id"], "learner_id": learner, "competency_id": competency,
+                                   "score": score, "demonstrated_at": e["demonstrated_at"],
+                                   "recorded_at": e["recorded_at"], "position": logged.position})
+                    touched_pairs.add((learner, competency))
+            elif type_ == "evidence.voided":
+                target = p["voided_event_id"]
+                void = {"voided": True, "voided_by": e["event_id"], "voided_at": e["recorded_at"],
+                        "void_reason": p["reason"]}
+                if target in evidence:
+                    evidence[target].update(void)
+                    competencies = evidence[target]["competencies"]
+                else:
+                    voids_of_stored.append({"event_id": target, **void})
+                    competencies = [r[0] for r in con.execute(
+                        "SELECT competency_id FROM evidence_score WHERE event_id = ?", [target]).fetchall()]
+                touched_pairs |= {(learner, c) for c in competencies}
+            elif type_.startswith("plan."):
+                key = (learner, p["plan_id"])
+                if key not in plans:
+                    plans[key] = self._load_plan(*key)
+                plans[key] = _plan_after(plans[key], e)
+                touched_plans.add(learner)
+            elif type_ == "credit.awarded":
+                credits.append({"credit_event_id": e["event_id"], "learner_id": learner, "course_id": p["course_id"],
+                                "position": logged.position, "awarded_at": e["recorded_at"], "status": "awarded",
+                                "basis": json.dumps(p, sort_keys=True), "note": None})
+            elif type_ == "credit.revoked":
+                flush_evidence()
+                _insert(con, "credit_audit", credits, list(_CREDIT_COLUMNS))
+                credits.clear()
+                con.execute("UPDATE credit_audit SET status = 'revoked', note = ? WHERE credit_event_id = ?",
+                            [p["reason"], p["credit_event_id"]])
+        flush_evidence()
+        _insert(con, "credit_audit", credits, list(_CREDIT_COLUMNS))
+        if voids_of_stored:
+            con.register("_voids", pa.Table.from_pylist(voids_of_stored))
+            con.execute("UPDATE evidence SET voided = true, voided_by = v.voided_by, voided_at = v.voided_at, "
+                        "void_reason = v.void_reason FROM _voids v WHERE evidence.event_id = v.event_id")
+            con.unregister("_voids")
+        if plans:
+            _delete_keys(con, "plan", ("learner_id", "plan_id"), list(plans))
+            _insert(con, "plan", [p for p in plans.values() if p is not None], list(_PLAN_COLUMNS))
+        return touched_pairs, touched_plans
+
+    def _publish_framework(self, p: dict[str, Any]) -> set[tuple[str, str]]:
+        con = self.con
+        scale = p["scale"]
+        con.execute("DELETE FROM competency WHERE framework_id = ?", [p["framework_id"]])
+        rows = []
+        for c in p["competencies"]:
+            method = c.get("mastery_method")
+            rows.append({"competency_id": c["id"], "framework_id": p["framework_id"], "title": c["title"],
+                         "parent_id": c.get("parent_id"), "case_guid": c.get("case_guid"),
+                         "scale_min": float(scale["min"]), "scale_max": float(scale["max"]),
+                         "threshold": float(scale["mastery_threshold"]),
+                         "method": method["name"] if method else None,
+                         "params": json.dumps(method.get("params", {}), sort_keys=True) if method else None})
+        _insert(con, "competency", rows, list(_COMPETENCY_COLUMNS))
+        self._resolve_methods()
+        return self._pairs_for([c["id"] for c in p["competencies"]])
+
+    def _define_course(self, p: dict[str, Any], position: int) -> set[tuple[str, str]]:
+        self.con.execute("INSERT OR REPLACE INTO course VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+            p["course_id"], p["title"], p["framework_id"], p["credits"], p["competencies"],
+            json.dumps(p["credit_rule"], sort_keys=True), json.dumps(p["mastery_method"], sort_keys=True), position])
+        self._resolve_methods()
+        return self._pairs_for(p["competencies"])
+
+    def _resolve_methods(self) -> None:
+        # A competency's own method wins; else the first course (by id) that lists it; else the default.
+        rows = self.con.execute("SELECT competency_id FROM competency WHERE method IS NULL OR method LIKE '~%'").fetchall()
+        if not rows:
+            return
+        by_course = dict(self.con.execute(
+            "SELECT c, arg_min(mastery_method, course_id) FROM (SELECT unnest(competencies) AS c, course_id, "
+            "mastery_method FROM course) GROUP BY c").fetchall())
+        for (competency_id,) in rows:
+            method = json.loads(by_course.get(competency_id) or json.dumps(DEFAULT_METHOD))
+            # "~" marks an inherited method, so a later course definition may still replace it.
+            self.con.execute("UPDATE competency SET method = ?, params = ? WHERE competency_id = ?",
+                             ["~" + method["name"], json.dumps(method.get("params", {}), sort_keys=True),
+                              competency_id])
+
+    def _pairs_for(self, competencies: list[str]) -> set[tuple[str, str]]:
+        rows = self.con.execute("SELECT DISTINCT learner_id, competency_id FROM evidence_score "
+                                "WHERE list_contains(?, competency_id)", [competencies]).fetchall()
+        return {(l, c) for l, c in rows}
+
+    def _load_plan(self, learner: str, plan_id: str) -> dict[str, Any] | None:
+        row = self.con.execute("SELECT title, goals, target_date, set_at FROM plan WHERE learner_id = ? AND plan_id = ?",
+                               [learner, plan_id]).fetchone()
+        if row is None:
+            return None
+        return {"learner_id": learner, "plan_id": plan_id, "title": row[0], "goals": list(row[1]),
+                "target_date": row[2].isoformat(), "set_at": row[3].isoformat()}
+
+    # --- derived state ----------------------------------------------------------------
+
+    def _recompute_states(self, pairs: set[tuple[str, str]]) -> None:
+        if not pairs:
+            return
+        con = self.con
+        keys = sorted(pairs)
+        con.register("_pairs", pa.Table.from_pylist([{"learner_id": l, "competency_id": c} for l, c in keys]))
+        try:
+            rows = con.execute("""
+                SELECT s.learner_id, s.competency_id, s.score, s.demonstrated_at::VARCHAR
+                FROM evidence_score s JOIN _pairs USING (learner_id, competency_id)
+                JOIN evidence e ON e.event_id = s.event_id
+                WHERE NOT coalesce(e.voided, false)
+                ORDER BY s.learner_id, s.competency_id, s.demonstrated_at, s.position""").fetchall()
+            methods = {c: (m.lstrip("~"), p, t) for c, m, p, t in con.execute(
+                "SELECT competency_id, method, params, threshold FROM competency").fetchall()}
+            con.execute("DELETE FROM competency_state WHERE EXISTS (SELECT 1 FROM _pairs WHERE "
+                        "_pairs.learner_id = competency_state.learner_id AND "
+                        "_pairs.competency_id = competency_state.competency_id)")
+        finally:
+            con.unregister("_pairs")
+        grouped: dict[tuple[str, str], list[tuple[float, Any]]] = defaultdict(list)
+        for learner, competency, score, at in rows:
+            grouped[(learner, competency)].append((score, at))
+        out = []
+        for (learner, competency), evidence in grouped.items():
+            if competency not in methods:
+                continue
+            name, params, threshold = methods[competency]
+            estimates = trajectory({"name": name, "params": json.loads(params)}, [s for s, _ in evidence], threshold)
+            since = mastered_since(estimates)
+            out.append({"learner_id": learner, "competency_id": competency, "level": estimates[-1].level,
+                        "mastered": estimates[-1].mastered, "method": name, "params": params,
+                        "evidence_count": len(evidence), "first_demonstrated": evidence[0][1],
+                        "last_demonstrated": evidence[-1][1],
+                        "mastered_since": evidence[since][1] if since is not None else None})
+        _insert(con, "competency_state", out, list(_STATE_COLUMNS))
+
+    def _recompute_plans(self, learners: set[str]) -> None:
+        if not learners:
+            return
+        con = self.con
+        con.register("_learners", pa.Table.from_pylist([{"learner_id": l} for l in sorted(learners)]))
+        try:
+            con.execute("DELETE FROM plan_progress WHERE learner_id IN (SELECT learner_id FROM _learners)")
+            con.execute("""
+                INSERT INTO plan_progress
+                SELECT p.learner_id, p.plan_id, p.title, len(p.goals),
+                       (SELECT count(*) FROM competency_state s WHERE s.learner_id = p.learner_id
+                          AND s.mastered AND list_contains(p.goals, s.competency_id))::INTEGER,
+                       0, p.set_at::DATE, p.target_date
+                FROM plan p WHERE p.learner_id IN (SELECT learner_id FROM _learners)""")
+            con.execute("UPDATE plan_progress SET percent = round(100.0 * goals_mastered / greatest(goals, 1), 1) "
+                        "WHERE learner_id IN (SELECT learner_id FROM _learners)")
+        finally:
+            con.unregister("_learners")
+
+
+_EVIDENCE_COLUMNS = ("event_id", "position", "learner_id", "school_id", "type", "competencies", "demonstrated_at",
+                     "recorded_at", "actor_id", "actor_role", "subject_event_id", "hash", "detail", "voided",
+                     "voided_by", "voided_at", "void_reason")
+_COMPETENCY_COLUMNS = ("competency_id", "framework_id", "title", "parent_id", "case_guid", "scale_min", "scale_max",
+                       "threshold", "method", "params")
+_STATE_COLUMNS = ("learner_id", "competency_id", "level", "mastered", "method", "params", "evidence_count",
+                  "first_demonstrated", "last_demonstrated", "mastered_since")
+_PLAN_COLUMNS = ("learner_id", "plan_id", "title", "goals", "target_date", "set_at")
+_CREDIT_COLUMNS = ("credit_event_id", "learner_id", "course_id", "position", "awarded_at", "status", "basis", "note")
+
+
+def _scores_of(e: dict[str, Any]) -> list[tuple[str, float]]:
+    p = e["payload"]
+    if e["type"] == "assessment.recorded":
+        return [(p["competency_id"], float(p["score"]))]
+    if e["type"] == "artifact.scored":
+        return [(c, float(level)) for c, level in sorted(p["levels"].items())]
+    return []
+
+
+def _evidence_row(logged: LoggedEvent) -> dict[str, Any]:
+    e, p = logged.event, logged.event["payload"]
+    competencies = (
+        [p["competency_id"]] if "competency_id" in p
+        else sorted(p["levels"]) if "levels" in p
+        else list(p.get("competencies_claimed", []))
+    )
+    return {
+        "event_id": e["event_id"], "position": logged.position, "learner_id": e["learner_id"],
+        "school_id": e["school_id"], "type": e["type"], "competencies": competencies,
+        "demonstrated_at": e["demonstrated_at"], "recorded_at": e["recorded_at"],
+        "actor_id": e["actor"]["id"], "actor_role": e["actor"]["role"],
+        "subject_event_id": p.get("subject_event_id") or p.get("artifact_event_id"),
+        "hash": logged.hash, "detail": json.dumps(p, sort_keys=True),
+        "voided": False, "voided_by": None, "voided_at": None, "void_reason": None,
+    }
+
+
+def _plan_after(plan: dict[str, Any] | None, e: dict[str, Any]) -> dict[str, Any] | None:
+    p = e["payload"]
+    if e["type"] == "plan.set":
+        return {"learner_id": e["learner_id"], "plan_id": p["plan_id"], "title": p["title"],
+                "goals": list(p["goals"]), "target_date": p["target_date"], "set_at": e["demonstrated_at"]}
+    assert plan is not None  # the ledger refuses plan changes to plans that do not exist
+    plan = dict(plan, goals=list(plan["goals"]))
+    if e["type"] == "plan.goal_added":
+        plan["goals"].append(p["competency_id"])
+    elif e["type"] == "plan.goal_dropped":
+        plan["goals"].remove(p["competency_id"])
+    elif e["type"] == "plan.target_date_changed":
+        plan["target_date"] = p["target_date"]
+    return plan

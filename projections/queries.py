@@ -1,0 +1,107 @@
+"""Questions people ask of the read models, answered from DuckDB without replaying the log."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import date, datetime, time, timezone
+from typing import Any
+
+import duckdb
+
+from projections.methods import mastered_since, trajectory
+
+# How far ahead of or behind the straight line from plan start to target date a learner may
+# be and still be "on track": a tenth of the goals.
+PACE_TOLERANCE = 0.10
+
+
+def end_of(moment: date | datetime) -> datetime:
+    """A date means the whole of that day (UTC); a datetime means itself."""
+    if isinstance(moment, datetime):
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return datetime.combine(moment, time.max, tzinfo=timezone.utc)
+
+
+def competency_states(
+    con: duckdb.DuckDBPyConnection,
+    learner: str,
+    *,
+    as_of: date | datetime | None = None,
+    known_at: date | datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Each competency's state for a learner.
+
+    `as_of`: what was true on that date, judged by when evidence was demonstrated.
+    `known_at`: what the ledger knew on that date, judged by when evidence (and voids) were
+    recorded. Without either, the maintained `competency_state` rows are read as they are."""
+    if as_of is None and known_at is None:
+        rows = con.execute(
+            "SELECT competency_id, level, mastered, method, params, evidence_count, first_demonstrated, "
+            "last_demonstrated, mastered_since FROM competency_state WHERE learner_id = ? ORDER BY competency_id",
+            [learner]).fetchall()
+        names = ["competency_id", "level", "mastered", "method", "params", "evidence_count", "first_demonstrated",
+                 "last_demonstrated", "mastered_since"]
+        return [dict(zip(names, row)) for row in rows]
+    demonstrated_by = end_of(as_of) if as_of is not None else None
+    recorded_by = end_of(known_at) if known_at is not None else None
+    rows = con.execute("""
+        SELECT s.competency_id, s.score, s.demonstrated_at
+        FROM evidence_score s JOIN evidence e ON e.event_id = s.event_id
+        WHERE s.learner_id = $learner
+          AND ($demonstrated_by IS NULL OR s.demonstrated_at <= $demonstrated_by)
+          AND ($recorded_by IS NULL OR s.recorded_at <= $recorded_by)
+          AND NOT (coalesce(e.voided, false) AND ($recorded_by IS NULL OR e.voided_at <= $recorded_by))
+        ORDER BY s.competency_id, s.demonstrated_at, s.position""",
+        {"learner": learner, "demonstrated_by": demonstrated_by, "recorded_by": recorded_by}).fetchall()
+    methods = {c: (m.lstrip("~"), p, t) for c, m, p, t in con.execute(
+        "SELECT competency_id, method, params, threshold FROM competency").fetchall()}
+    grouped: dict[str, list[tuple[float, datetime]]] = defaultdict(list)
+    for competency, score, at in rows:
+        grouped[competency].append((score, at))
+    out = []
+    for competency, evidence in sorted(grouped.items()):
+        name, params, threshold = methods[competency]
+        estimates = trajectory({"name": name, "params": json.loads(params)}, [s for s, _ in evidence], threshold)
+        since = mastered_since(estimates)
+        out.append({"competency_id": competency, "level": estimates[-1].level, "mastered": estimates[-1].mastered,
+                    "method": name, "params": params, "evidence_count": len(evidence),
+                    "first_demonstrated": evidence[0][1], "last_demonstrated": evidence[-1][1],
+                    "mastered_since": evidence[since][1] if since is not None else None})
+    return out
+
+
+def pace(goals: int, mastered: int, started: date, target: date, today: date) -> str:
+    """Compare the share of goals mastered with the share of the plan's time that has passed."""
+    if goals and mastered >= goals:
+        return "complete"
+    span = max((target - started).days, 1)
+    expected = min(max((today - started).days / span, 0.0), 1.0)
+    actual = mastered / goals if goals else 0.0
+    if actual > expected + PACE_TOLERANCE:
+        return "ahead"
+    if actual < expected - PACE_TOLERANCE:
+        return "behind"
+    return "on_track"
+
+
+def plans(con: duckdb.DuckDBPyConnection, learner: str, *, today: date | None = None) -> list[dict[str, Any]]:
+    today = today or datetime.now(timezone.utc).date()
+    rows = con.execute("""
+        SELECT pp.plan_id, pp.title, pp.goals, pp.goals_mastered, pp.percent, pp.started, pp.target_date, p.goals
+        FROM plan_progress pp JOIN plan p USING (learner_id, plan_id)
+        WHERE pp.learner_id = ? ORDER BY pp.plan_id""", [learner]).fetchall()
+    states = {s["competency_id"]: s for s in competency_states(con, learner)} if rows else {}
+    out = []
+    for plan_id, title, goals, mastered, percent, started, target, goal_ids in rows:
+        out.append({
+            "plan_id": plan_id, "title": title, "goals": goals, "goals_mastered": mastered, "percent": percent,
+            "started": started, "target_date": target, "pace": pace(goals, mastered, started, target, today),
+            "goal_states": [{"competency_id": g, "level": states.get(g, {}).get("level"),
+                             "mastered": bool(states.get(g, {}).get("mastered"))} for g in goal_ids],
+        })
+    return out
+
+
+def learner_exists(con: duckdb.DuckDBPyConnection, learner: str) -> bool:
+    return con.execute("SELECT count(*) FROM learner WHERE learner_id = ?", [learner]).fetchone()[0] > 0

@@ -210,6 +210,7 @@ def _reader(settings: Settings, as_json: bool):
 def project(
     follow: bool = typer.Option(False, "--follow", help="Keep following the log after catching up."),
     rebuild: bool = typer.Option(False, "--rebuild", help="Drop the read models and replay from position 0."),
+    batch_size: int = typer.Option(20_000, "--batch-size", min=1, help="Events per DuckDB transaction."),
     as_json: bool = JsonOption,
 ) -> None:
     """Bring the DuckDB read models up to date with the log."""
@@ -220,7 +221,7 @@ def project(
     with progress_bar("projecting", reader.head_position(), enabled=not as_json) as bar:
         try:
             run = run_projections(reader, settings.projections, rebuild=rebuild, follow=follow,
-                                  progress=lambda done, total: bar.update(done, total))
+                                  batch_size=batch_size, progress=lambda done, total: bar.update(done, total))
         except KeyboardInterrupt:
             fail("stopped; the projections hold every batch committed before the stop", as_json=as_json, code=130)
     result = {"ok": True, "projections": str(settings.projections), "events": run.events,

@@ -77,6 +77,12 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     return con
 
 
+def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> None:
+    # DuckDB 2 keeps a statement's result pending until it is read; an unread one blocks
+    # the connection's next statement, so drain it.
+    con.execute(sql, params).fetchall()
+
+
 def drop_all(con: duckdb.DuckDBPyConnection) -> None:
     for table in TABLES:
         con.execute(f"DROP TABLE IF EXISTS {table}")
@@ -84,8 +90,8 @@ def drop_all(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def position(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT min(position) FROM projection_position").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    [(value,)] = con.execute("SELECT min(position) FROM projection_position").fetchall()
+    return int(value) if value is not None else 0
 
 
 _ARROW_TYPES = {"VARCHAR": pa.string(), "BIGINT": pa.int64(), "INTEGER": pa.int32(), "DOUBLE": pa.float64(),
@@ -107,7 +113,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any
     arrow = pa.Table.from_pylist(rows, schema=_arrow_schema(con, table, columns))
     con.register("_incoming", arrow)
     try:
-        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _incoming")
+        _run(con, f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _incoming")
     finally:
         con.unregister("_incoming")
 
@@ -119,7 +125,7 @@ def _delete_keys(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[s
     con.register("_keys", arrow)
     try:
         match = " AND ".join(f"{table}.{c} = _keys.{c}" for c in columns)
-        con.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM _keys WHERE {match})")
+        _run(con, f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM _keys WHERE {match})")
     finally:
         con.unregister("_keys")
 
@@ -141,7 +147,7 @@ class OfficialProjection:
             self._recompute_plans(touched_plans | {l for l, _ in touched_pairs})
             last = batch[-1].position
             for name in PROJECTIONS:
-                con.execute("INSERT OR REPLACE INTO projection_position VALUES (?, ?, coalesce("
+                _run(con, "INSERT OR REPLACE INTO projection_position VALUES (?, ?, coalesce("
                             "(SELECT events FROM projection_position WHERE projection = ?), 0) + ?)",
                             [name, last, name, len(batch)])
             con.execute("COMMIT")
@@ -178,11 +184,11 @@ class OfficialProjection:
                 flush_evidence()
                 touched_pairs |= self._define_course(p, logged.position)
             elif type_ == "learner.enrolled":
-                con.execute("INSERT OR REPLACE INTO learner VALUES (?, ?, ?, ?, coalesce("
+                _run(con, "INSERT OR REPLACE INTO learner VALUES (?, ?, ?, ?, coalesce("
                             "(SELECT advisors FROM learner WHERE learner_id = ?), []))",
                             [learner, e["school_id"], p["grade"], e["demonstrated_at"], learner])
             elif type_ == "advisor.assigned":
-                con.execute("UPDATE learner SET advisors = list_distinct(list_append(advisors, ?)) "
+                _run(con, "UPDATE learner SET advisors = list_distinct(list_append(advisors, ?)) "
                             "WHERE learner_id = ?", [p["advisor_id"], learner])
             elif type_ in EVIDENCE_TYPES:
                 row = _evidence_row(logged)
@@ -218,13 +224,13 @@ class OfficialProjection:
                 flush_evidence()
                 _insert(con, "credit_audit", credits, list(_CREDIT_COLUMNS))
                 credits.clear()
-                con.execute("UPDATE credit_audit SET status = 'revoked', note = ? WHERE credit_event_id = ?",
+                _run(con, "UPDATE credit_audit SET status = 'revoked', note = ? WHERE credit_event_id = ?",
                             [p["reason"], p["credit_event_id"]])
         flush_evidence()
         _insert(con, "credit_audit", credits, list(_CREDIT_COLUMNS))
         if voids_of_stored:
             con.register("_voids", pa.Table.from_pylist(voids_of_stored))
-            con.execute("UPDATE evidence SET voided = true, voided_by = v.voided_by, voided_at = v.voided_at, "
+            _run(con, "UPDATE evidence SET voided = true, voided_by = v.voided_by, voided_at = v.voided_at, "
                         "void_reason = v.void_reason FROM _voids v WHERE evidence.event_id = v.event_id")
             con.unregister("_voids")
         if plans:
@@ -235,7 +241,7 @@ class OfficialProjection:
     def _publish_framework(self, p: dict[str, Any]) -> set[tuple[str, str]]:
         con = self.con
         scale = p["scale"]
-        con.execute("DELETE FROM competency WHERE framework_id = ?", [p["framework_id"]])
+        _run(con, "DELETE FROM competency WHERE framework_id = ?", [p["framework_id"]])
         rows = []
         for c in p["competencies"]:
             method = c.get("mastery_method")
@@ -250,7 +256,7 @@ class OfficialProjection:
         return self._pairs_for([c["id"] for c in p["competencies"]])
 
     def _define_course(self, p: dict[str, Any], position: int) -> set[tuple[str, str]]:
-        self.con.execute("INSERT OR REPLACE INTO course VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+        _run(self.con, "INSERT OR REPLACE INTO course VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
             p["course_id"], p["title"], p["framework_id"], p["credits"], p["competencies"],
             json.dumps(p["credit_rule"], sort_keys=True), json.dumps(p["mastery_method"], sort_keys=True), position])
         self._resolve_methods()
@@ -267,7 +273,7 @@ class OfficialProjection:
         for (competency_id,) in rows:
             method = json.loads(by_course.get(competency_id) or json.dumps(DEFAULT_METHOD))
             # "~" marks an inherited method, so a later course definition may still replace it.
-            self.con.execute("UPDATE competency SET method = ?, params = ? WHERE competency_id = ?",
+            _run(self.con, "UPDATE competency SET method = ?, params = ? WHERE competency_id = ?",
                              ["~" + method["name"], json.dumps(method.get("params", {}), sort_keys=True),
                               competency_id])
 
@@ -278,9 +284,10 @@ class OfficialProjection:
 
     def _load_plan(self, learner: str, plan_id: str) -> dict[str, Any] | None:
         row = self.con.execute("SELECT title, goals, target_date, set_at FROM plan WHERE learner_id = ? AND plan_id = ?",
-                               [learner, plan_id]).fetchone()
-        if row is None:
+                               [learner, plan_id]).fetchall()
+        if not row:
             return None
+        row = row[0]
         return {"learner_id": learner, "plan_id": plan_id, "title": row[0], "goals": list(row[1]),
                 "target_date": row[2].isoformat(), "set_at": row[3].isoformat()}
 
@@ -301,7 +308,7 @@ class OfficialProjection:
                 ORDER BY s.learner_id, s.competency_id, s.demonstrated_at, s.position""").fetchall()
             methods = {c: (m.lstrip("~"), p, t) for c, m, p, t in con.execute(
                 "SELECT competency_id, method, params, threshold FROM competency").fetchall()}
-            con.execute("DELETE FROM competency_state WHERE EXISTS (SELECT 1 FROM _pairs WHERE "
+            _run(con, "DELETE FROM competency_state WHERE EXISTS (SELECT 1 FROM _pairs WHERE "
                         "_pairs.learner_id = competency_state.learner_id AND "
                         "_pairs.competency_id = competency_state.competency_id)")
         finally:
@@ -329,15 +336,15 @@ class OfficialProjection:
         con = self.con
         con.register("_learners", pa.Table.from_pylist([{"learner_id": l} for l in sorted(learners)]))
         try:
-            con.execute("DELETE FROM plan_progress WHERE learner_id IN (SELECT learner_id FROM _learners)")
-            con.execute("""
+            _run(con, "DELETE FROM plan_progress WHERE learner_id IN (SELECT learner_id FROM _learners)")
+            _run(con, """
                 INSERT INTO plan_progress
                 SELECT p.learner_id, p.plan_id, p.title, len(p.goals),
                        (SELECT count(*) FROM competency_state s WHERE s.learner_id = p.learner_id
                           AND s.mastered AND list_contains(p.goals, s.competency_id))::INTEGER,
                        0, p.set_at::DATE, p.target_date
                 FROM plan p WHERE p.learner_id IN (SELECT learner_id FROM _learners)""")
-            con.execute("UPDATE plan_progress SET percent = round(100.0 * goals_mastered / greatest(goals, 1), 1) "
+            _run(con, "UPDATE plan_progress SET percent = round(100.0 * goals_mastered / greatest(goals, 1), 1) "
                         "WHERE learner_id IN (SELECT learner_id FROM _learners)")
         finally:
             con.unregister("_learners")

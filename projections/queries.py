@@ -104,4 +104,4 @@ def plans(con: duckdb.DuckDBPyConnection, learner: str, *, today: date | None = 
 
 
 def learner_exists(con: duckdb.DuckDBPyConnection, learner: str) -> bool:
-    return con.execute("SELECT count(*) FROM learner WHERE learner_id = ?", [learner]).fetchone()[0] > 0
+    return con.execute("SELECT count(*) FROM learner WHERE learner_id = ?", [learner]).fetchall()[0][0] > 0

@@ -126,6 +126,32 @@ def test_the_demo_posts_a_district_and_prints_its_summary(home):
 
 
 def test_every_command_has_help(home):
-    for command in ["init", "post", "events", "verify", "demo", "schemas"]:
+    for command in ["init", "post", "events", "verify", "demo", "schemas", "project", "state", "plan"]:
         result = ledger(home, command, "--help")
         assert result.returncode == 0 and "Usage" in result.stdout
+
+
+def test_state_and_plan_read_the_projections_the_demo_built(home):
+    assert ledger(home, "demo", "--learners", "12").returncode == 0
+    now = json.loads(ledger(home, "state", "lrn-00001", "--json").stdout)
+    assert now["competencies"] and all("mastered" in c for c in now["competencies"])
+    early = json.loads(ledger(home, "state", "lrn-00001", "--as-of", "2025-10-01", "--json").stdout)
+    assert sum(c["evidence_count"] for c in early["competencies"]) < sum(c["evidence_count"] for c in now["competencies"])
+    plans = json.loads(ledger(home, "plan", "lrn-00001", "--json").stdout)["plans"]
+    assert plans and plans[0]["pace"] in {"complete", "ahead", "on_track", "behind"}
+    rebuilt = ledger(home, "project", "--rebuild", "--json")
+    assert rebuilt.returncode == 0 and json.loads(rebuilt.stdout)["events"] > 0
+    assert json.loads(ledger(home, "state", "lrn-00001", "--json").stdout) == now
+
+
+def test_a_malformed_date_is_a_one_line_error(home):
+    ledger(home, "demo", "--learners", "2")
+    result = ledger(home, "state", "lrn-00001", "--as-of", "last tuesday")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: --as-of 'last tuesday' is not a date (YYYY-MM-DD) or an ISO datetime"
+
+
+def test_state_before_any_projection_says_what_to_run(home):
+    ledger(home, "init")
+    result = ledger(home, "state", "lrn-00001")
+    assert result.returncode == 1 and "run `ledger project` first" in result.stderr

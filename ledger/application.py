@@ -43,6 +43,7 @@ class LoggedEvent:
     stream: str
     hash: str
     event: dict[str, Any]
+    body: str = ""  # the stored canonical JSON, as hashed (before upcasting)
 
 
 @dataclass
@@ -167,7 +168,8 @@ class Ledger(Application):
             if stored.topic != RECORDED_TOPIC:
                 continue
             state = json.loads(stored.state)
-            out.append(LoggedEvent(stored.originator_version, key, state["hash"], upcast(json.loads(state["body"]))))
+            out.append(LoggedEvent(stored.originator_version, key, state["hash"], upcast(json.loads(state["body"])),
+                                   state["body"]))
         return out
 
     def learner_events(self, learner_id: str) -> list[LoggedEvent]:
@@ -179,7 +181,7 @@ class Ledger(Application):
         for n in self.recorder.select_notifications(after, limit, topics=[RECORDED_TOPIC], inclusive_of_start=False):
             state = json.loads(n.state)
             body = json.loads(state["body"])
-            out.append(LoggedEvent(n.id, _key_of(body), state["hash"], upcast(body)))
+            out.append(LoggedEvent(n.id, _key_of(body), state["hash"], upcast(body), state["body"]))
         return out
 
     def head_position(self) -> int:

@@ -1,0 +1,90 @@
+"""The reader interface served by Kafka: `ledger.events` merged back into global order.
+
+Within a partition the relay wrote positions in increasing order, and each relay batch is
+one transaction, so with `read_committed` the partitions together always hold a gap-free
+prefix of the log. Merging the partitions by position (k-way) restores the global order;
+the copies of reference data that the relay put on every partition share a position and
+are passed on once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+
+from kafka import KafkaConsumer, TopicPartition
+
+from consumers import topics
+from consumers.relay import last_relayed_position
+from ledger.application import LoggedEvent
+from ledger.events import upcast
+
+
+class KafkaEventReader:
+    def __init__(self, bootstrap: str, topic: str = topics.EVENTS, poll_timeout_ms: int = 500) -> None:
+        self.bootstrap, self.topic, self.poll_timeout_ms = bootstrap, topic, poll_timeout_ms
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=10_000,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+        self.partitions = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or [])]
+        if not self.partitions:
+            raise RuntimeError(f"topic {topic} does not exist on {bootstrap}; run `ledger init`")
+        self.consumer.assign(self.partitions)
+        self.buffers: dict[TopicPartition, deque] = {tp: deque() for tp in self.partitions}
+        self.emitted = -1  # the last position handed out; -1: not positioned yet
+
+    def head_position(self) -> int:
+        return last_relayed_position(self.bootstrap, self.topic)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def read(self, after: int = 0, limit: int = 10_000) -> list[LoggedEvent]:
+        if after != self.emitted:
+            # A reader that jumps is re-positioned by scanning from the start; projections
+            # only ever continue where they stopped, so this happens once per process.
+            self.consumer.seek_to_beginning(*self.partitions)
+            for buffer in self.buffers.values():
+                buffer.clear()
+            self.emitted = after
+        ends = self.consumer.end_offsets(self.partitions)
+        out: list[LoggedEvent] = []
+        deadline = time.monotonic() + 30
+        while len(out) < limit:
+            waiting = [tp for tp in self.partitions
+                       if not self.buffers[tp] and self.consumer.position(tp) < ends[tp]]
+            if waiting:
+                if time.monotonic() > deadline:
+                    break
+                self._fill(waiting)
+                continue
+            heads = [tp for tp in self.partitions if self.buffers[tp]]
+            if not heads:
+                break
+            tp = min(heads, key=lambda t: self.buffers[t][0][0])
+            position, record = self.buffers[tp].popleft()
+            if position <= self.emitted:
+                continue  # a copy of reference data already passed on, or before `after`
+            body = record.value.decode()
+            out.append(LoggedEvent(position, topics.header(record.headers, "stream"),
+                                   topics.header(record.headers, "hash"), upcast(json.loads(body)), body))
+            self.emitted = position
+        return out
+
+    def _fill(self, waiting: list[TopicPartition]) -> None:
+        # Fetch only for partitions that ran dry, so one partition far ahead of the others
+        # cannot pile up in memory.
+        busy = [tp for tp in self.partitions if tp not in waiting]
+        self.consumer.pause(*busy)
+        self.consumer.resume(*waiting)
+        for tp, records in self.consumer.poll(timeout_ms=self.poll_timeout_ms).items():
+            buffer = self.buffers[tp]
+            for record in records:
+                buffer.append((int(topics.header(record.headers, "position")), record))

@@ -1,0 +1,149 @@
+"""Relay: the store's notification log to Kafka `ledger.events`, exactly once.
+
+Each batch is one Kafka transaction, and every message carries its global position. The
+relay keeps no position of its own: on start it reads the highest position committed to the
+topic (read_committed), so whatever a crash interrupted is either wholly in the topic or
+wholly absent, and the next run continues right after it. A fixed transactional id fences
+a zombie relay still holding an open transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+
+from consumers import topics
+from ledger.log import EventReader
+
+log = logging.getLogger(__name__)
+
+TRANSACTIONAL_ID = "ledger-relay"
+
+
+@dataclass
+class RelayRun:
+    events: int = 0
+    messages: int = 0
+    transactions: int = 0
+    position: int = 0
+    reconnects: int = 0
+
+
+def last_relayed_position(bootstrap: str, topic: str = topics.EVENTS) -> int:
+    """The highest `position` header among committed messages of `topic` (0 if none)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                             enable_auto_commit=False, consumer_timeout_ms=2000)
+    try:
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        if not parts:
+            return 0
+        consumer.assign(parts)
+        ends = consumer.end_offsets(parts)
+        best = 0
+        for tp in parts:
+            # The newest offsets may be transaction markers, not messages: look further back
+            # until a message turns up.
+            window = 64
+            while ends[tp] > 0:
+                start = max(ends[tp] - window, 0)
+                found = _max_position(consumer, tp, start, ends[tp])
+                if found is not None:
+                    best = max(best, found)
+                    break
+                if start == 0:
+                    break
+                window *= 8
+        return best
+    finally:
+        consumer.close()
+
+
+def _max_position(consumer: KafkaConsumer, tp: TopicPartition, start: int, end: int) -> int | None:
+    consumer.seek(tp, start)
+    best = None
+    deadline = time.monotonic() + 30
+    while consumer.position(tp) < end and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500, max_records=5000).values():
+            for record in records:
+                if record.offset < end:
+                    position = int(topics.header(record.headers, "position"))
+                    best = position if best is None else max(best, position)
+    return best
+
+
+def relay(
+    reader: EventReader,
+    bootstrap: str,
+    *,
+    follow: bool = False,
+    batch_size: int = 2_000,
+    poll_seconds: float = 0.5,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> RelayRun:
+    """Publish every recorded event after the last relayed one. Survives broker restarts."""
+    run = RelayRun()
+    while not should_stop():
+        try:
+            _relay_until_caught_up(reader, bootstrap, run, batch_size, progress, should_stop)
+        except KafkaError as error:
+            # The broker went away (or fenced us); start over from what Kafka committed.
+            run.reconnects += 1
+            log.warning("relay: %s; reconnecting", error)
+            time.sleep(min(2.0 * run.reconnects, 10.0))
+            continue
+        if not follow:
+            break
+        time.sleep(poll_seconds)
+    return run
+
+
+def _relay_until_caught_up(reader, bootstrap, run, batch_size, progress, should_stop) -> None:
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        transactional_id=TRANSACTIONAL_ID,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_block_ms=30_000,
+    )
+    try:
+        producer.init_transactions()
+        partition_count = len(producer.partitions_for(topics.EVENTS))
+        run.position = last_relayed_position(bootstrap)
+        while not should_stop():
+            batch = reader.read(after=run.position, limit=batch_size)
+            if not batch:
+                return
+            producer.begin_transaction()
+            sent = 0
+            try:
+                for logged in batch:
+                    for m in topics.messages_for(logged, logged.body, partition_count):
+                        producer.send(topics.EVENTS, key=m.key, value=m.value, headers=m.headers,
+                                      partition=m.partition)
+                        sent += 1
+                producer.commit_transaction()
+            except BaseException:
+                _abort_quietly(producer)
+                raise
+            run.transactions += 1
+            run.messages += sent
+            run.events += len(batch)
+            run.position = batch[-1].position
+            if progress is not None:
+                progress(run.position, max(run.position, reader.head_position()))
+    finally:
+        producer.close(timeout=5)
+
+
+def _abort_quietly(producer: KafkaProducer) -> None:
+    try:
+        producer.abort_transaction()
+    except Exception:  # the broker may be gone; init_transactions on restart aborts it anyway
+        pass

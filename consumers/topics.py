@@ -1,0 +1,61 @@
+"""The project's Kafka topics and how messages on `ledger.events` are laid out."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.application import LoggedEvent
+
+EVENTS = "ledger.events"
+SUBMISSIONS = "evidence.submissions"
+REJECTED = "evidence.rejected"
+
+
+def partitions() -> int:
+    return int(os.environ.get("LEDGER_KAFKA_PARTITIONS", "6"))
+
+
+def topic_specs(event_partitions: int | None = None) -> dict[str, dict[str, Any]]:
+    """name -> {partitions, config}. `ledger.events` keeps everything forever: it is a ledger."""
+    forever = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+    return {
+        EVENTS: {"partitions": event_partitions or partitions(), "config": forever},
+        SUBMISSIONS: {"partitions": 3, "config": {"retention.ms": str(30 * 24 * 3600 * 1000)}},
+        REJECTED: {"partitions": 1, "config": forever},
+    }
+
+
+@dataclass(frozen=True)
+class Message:
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    partition: int | None  # None: chosen by the key
+
+
+def messages_for(logged: LoggedEvent, body: str, partition_count: int) -> list[Message]:
+    """One message per learner event, keyed by learner id; reference data (frameworks,
+    courses) is copied to *every* partition, so each consumer meets it before the learner
+    events that use it. Copies share the global position, so readers drop repeats."""
+    headers = [
+        ("position", str(logged.position).encode()),
+        ("event_id", logged.event["event_id"].encode()),
+        ("type", logged.event["type"].encode()),
+        ("schema_version", str(logged.event["schema_version"]).encode()),
+        ("hash", logged.hash.encode()),
+        ("stream", logged.stream.encode()),
+    ]
+    value = body.encode()
+    learner = logged.event.get("learner_id")
+    if learner:
+        return [Message(learner.encode(), value, headers, None)]
+    return [Message(None, value, headers, p) for p in range(partition_count)]
+
+
+def header(headers: list[tuple[str, bytes]], name: str) -> str:
+    for key, value in headers:
+        if key == name:
+            return value.decode()
+    raise KeyError(name)

@@ -63,7 +63,7 @@ class KafkaEventReader:
             if waiting:
                 if time.monotonic() > deadline:
                     break
-                self._fill(waiting)
+                self._fill()
                 continue
             heads = [tp for tp in self.partitions if self.buffers[tp]]
             if not heads:
@@ -78,12 +78,10 @@ class KafkaEventReader:
             self.emitted = position
         return out
 
-    def _fill(self, waiting: list[TopicPartition]) -> None:
-        # Fetch only for partitions that ran dry, so one partition far ahead of the others
-        # cannot pile up in memory.
-        busy = [tp for tp in self.partitions if tp not in waiting]
-        self.consumer.pause(*busy)
-        self.consumer.resume(*waiting)
+    def _fill(self) -> None:
+        # No pause/resume of the partitions that still have records: with kafka-python
+        # 3.0.12 a resumed partition was seen to stop fetching altogether. The relay spreads
+        # every transaction over all partitions, so they fill at about the same pace.
         for tp, records in self.consumer.poll(timeout_ms=self.poll_timeout_ms).items():
             buffer = self.buffers[tp]
             for record in records:

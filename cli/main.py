@@ -51,11 +51,17 @@ def init(as_json: bool = JsonOption) -> None:
     """Create the store (and, when Kafka is configured, its topics)."""
     settings = _settings()
     ledger = Ledger(settings)
-    result = {"ok": True, "store": settings.store, "events": ledger.head_position()}
+    result = {"ok": True, "store": settings.store, "head_position": ledger.head_position()}
+    if settings.kafka_bootstrap:
+        from consumers.topics import ensure_topics
+
+        result["topics"] = _kafka(lambda: ensure_topics(settings.kafka_bootstrap), settings, as_json)
     if as_json:
         emit_json(result)
     else:
-        typer.echo(f"ledger ready at {settings.store} ({result['events']} stored events)")
+        typer.echo(f"ledger ready at {settings.store} (head position {result['head_position']})")
+        for name, count in result.get("topics", {}).items():
+            typer.echo(f"topic {name}: {count} partitions on {settings.kafka_bootstrap}")
 
 
 @app.command()
@@ -232,6 +238,108 @@ def project(
         rate = run.events / run.seconds if run.seconds else 0
         typer.echo(f"projected {run.events} events in {run.seconds:.1f}s ({rate:,.0f}/s); "
                    f"position {run.position}; {settings.projections}")
+
+
+def _kafka(action, settings: Settings, as_json: bool):
+    """Run a Kafka action, turning "no broker there" into a one-line reason."""
+    from kafka.errors import KafkaError
+
+    try:
+        return action()
+    except KafkaError as error:
+        fail(f"Kafka at {settings.kafka_bootstrap}: {type(error).__name__} {error}; "
+             "is the broker running (`ledger broker status`)?", as_json=as_json)
+
+
+def _need_kafka(settings: Settings, command: str, as_json: bool) -> str:
+    if not settings.kafka_bootstrap:
+        fail(f"`ledger {command}` needs Kafka: set LEDGER_KAFKA_BOOTSTRAP (e.g. 127.0.0.1:9092)", as_json=as_json)
+    return settings.kafka_bootstrap
+
+
+@app.command()
+def relay(
+    follow: bool = typer.Option(False, "--follow", help="Keep relaying new events as they are recorded."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Publish the store's events to Kafka `ledger.events`, exactly once, in order per learner."""
+    from consumers.relay import relay as run_relay
+
+    settings = _settings()
+    bootstrap = _need_kafka(settings, "relay", as_json)
+    ledger = _open(as_json=as_json)
+    with progress_bar("relaying", ledger.head_position(), enabled=not as_json) as bar:
+        try:
+            run = _kafka(lambda: run_relay(ledger, bootstrap, follow=follow,
+                                           progress=lambda done, total: bar.update(done, total)), settings, as_json)
+        except KeyboardInterrupt:
+            fail("stopped; every committed transaction is in the topic, the rest will be relayed next time",
+                 as_json=as_json, code=130)
+    if as_json:
+        emit_json({"ok": True, **vars(run)})
+    else:
+        typer.echo(f"relayed {run.events} events ({run.messages} messages, {run.transactions} transactions); "
+                   f"position {run.position}")
+
+
+@app.command()
+def ingest(
+    follow: bool = typer.Option(False, "--follow", help="Keep consuming; otherwise stop when caught up."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Record submissions from Kafka `evidence.submissions`; rejects go to `evidence.rejected`."""
+    from consumers.ingest import ingest as run_ingest
+
+    settings = _settings()
+    bootstrap = _need_kafka(settings, "ingest", as_json)
+    ledger = _open(must_exist=False)
+    try:
+        run = _kafka(lambda: run_ingest(ledger, bootstrap, follow=follow), settings, as_json)
+    except KeyboardInterrupt:
+        fail("stopped; offsets were committed with each recorded batch", as_json=as_json, code=130)
+    if as_json:
+        emit_json({"ok": True, **vars(run)})
+    else:
+        typer.echo(f"ingested {run.messages} messages: accepted {run.accepted}, duplicate {run.duplicate}, "
+                   f"rejected {run.rejected} (dead-lettered to evidence.rejected)")
+
+
+@app.command()
+def status(as_json: bool = JsonOption) -> None:
+    """Store head, projection positions, and with Kafka the relay position and ingest lag."""
+    from projections import official
+
+    settings = _settings()
+    ledger = _open(as_json=as_json)
+    result: dict = {"store": settings.store, "store_head": ledger.head_position()}
+    if settings.projections.exists():
+        try:
+            with official.connect(settings.projections, read_only=True) as con:
+                result["projections"] = dict(con.execute(
+                    "SELECT projection, position FROM projection_position ORDER BY 1").fetchall())
+        except Exception as error:  # held open by a running `ledger project`
+            result["projections"] = f"unavailable: {str(error).splitlines()[0]}"
+    if settings.kafka_bootstrap:
+        from consumers.status import kafka_status
+
+        result["kafka"] = _kafka(lambda: kafka_status(settings.kafka_bootstrap), settings, as_json)
+    if as_json:
+        emit_json(result)
+        return
+    typer.echo(f"store      {settings.store}: head position {result['store_head']}")
+    projections = result.get("projections")
+    if isinstance(projections, dict):
+        for name, position in projections.items():
+            typer.echo(f"projection {name}: position {position}")
+    elif projections:
+        typer.echo(f"projections {projections}")
+    kafka = result.get("kafka")
+    if kafka:
+        typer.echo(f"kafka      {kafka['bootstrap']}: relay position {kafka['relay_position']}")
+        for name in ("ledger.events", "evidence.submissions", "evidence.rejected"):
+            for partition, info in kafka[name]["partitions"].items():
+                lag = f", ingest lag {info['lag']}" if "lag" in info else ""
+                typer.echo(f"  {name}[{partition}]: end offset {info['end_offset']}{lag}")
 
 
 def _projections(learner: str, as_json: bool):

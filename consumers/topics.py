@@ -59,3 +59,25 @@ def header(headers: list[tuple[str, bytes]], name: str) -> str:
         if key == name:
             return value.decode()
     raise KeyError(name)
+
+
+def ensure_topics(bootstrap: str, specs: dict[str, dict[str, Any]] | None = None) -> dict[str, int]:
+    """Create the topics that are missing; returns name -> partition count of all of them."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    specs = specs or topic_specs()
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        for name, spec in specs.items():
+            if name in existing:
+                continue
+            try:
+                admin.create_topics([NewTopic(name, spec["partitions"], 1, topic_configs=spec["config"])])
+            except TopicAlreadyExistsError:
+                pass  # another process created it between the listing and now
+        described = admin.describe_topics(list(specs))
+        return {d["name"]: len(d["partitions"]) for d in described}
+    finally:
+        admin.close()

@@ -185,7 +185,19 @@ class Ledger(Application):
         return out
 
     def head_position(self) -> int:
-        return self.recorder.max_notification_id() or 0
+        """Position of the newest recorded event (receipts and stream openings come after
+        it in the notification log but are not events anyone reads)."""
+        top = self.recorder.max_notification_id() or 0
+        window = 2048
+        while top > 0:
+            start = max(top - window, 0)
+            found = self.recorder.select_notifications(start, window + 1, stop=top, topics=[RECORDED_TOPIC])
+            if found:
+                return found[-1].id
+            if start == 0:
+                return 0
+            top, window = start, window * 4
+        return 0
 
     # --- verification ------------------------------------------------------------------
 
@@ -194,7 +206,7 @@ class Ledger(Application):
         report = VerifyReport()
         heads: dict[UUID, tuple[str, int]] = {}
         broken_streams: set[UUID] = set()
-        position, top = 0, self.head_position()
+        position, top = 0, self.recorder.max_notification_id() or 0
         while position < top:
             page = self.recorder.select_notifications(position, 5_000, inclusive_of_start=False)
             if not page:

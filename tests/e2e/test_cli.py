@@ -111,7 +111,7 @@ def test_read_commands_on_a_missing_ledger_explain_what_to_do(home):
 
 def test_init_creates_an_empty_store(home):
     result = ledger(home, "init", "--json")
-    assert json.loads(result.stdout) == {"ok": True, "store": str(home / "ledger.db"), "events": 0}
+    assert json.loads(result.stdout) == {"ok": True, "store": str(home / "ledger.db"), "head_position": 0}
 
 
 def test_the_demo_posts_a_district_and_prints_its_summary(home):

@@ -53,9 +53,9 @@ def init(as_json: bool = JsonOption) -> None:
     ledger = Ledger(settings)
     result = {"ok": True, "store": settings.store, "head_position": ledger.head_position()}
     if settings.kafka_bootstrap:
-        from consumers.topics import ensure_topics
+        from consumers.topics import Names, ensure_topics
 
-        result["topics"] = _kafka(lambda: ensure_topics(settings.kafka_bootstrap), settings, as_json)
+        result["topics"] = _kafka(lambda: ensure_topics(settings.kafka_bootstrap, Names.from_env()), settings, as_json)
     if as_json:
         emit_json(result)
     else:
@@ -208,7 +208,9 @@ def _reader(settings: Settings, as_json: bool):
     if settings.kafka_bootstrap:
         from consumers.kafka_reader import KafkaEventReader
 
-        return KafkaEventReader(settings.kafka_bootstrap)
+        from consumers.topics import Names
+
+        return KafkaEventReader(settings.kafka_bootstrap, Names.from_env())
     return _open(as_json=as_json)
 
 
@@ -264,13 +266,14 @@ def relay(
 ) -> None:
     """Publish the store's events to Kafka `ledger.events`, exactly once, in order per learner."""
     from consumers.relay import relay as run_relay
+    from consumers.topics import Names
 
     settings = _settings()
     bootstrap = _need_kafka(settings, "relay", as_json)
     ledger = _open(as_json=as_json)
     with progress_bar("relaying", ledger.head_position(), enabled=not as_json) as bar:
         try:
-            run = _kafka(lambda: run_relay(ledger, bootstrap, follow=follow,
+            run = _kafka(lambda: run_relay(ledger, bootstrap, Names.from_env(), follow=follow,
                                            progress=lambda done, total: bar.update(done, total)), settings, as_json)
         except KeyboardInterrupt:
             fail("stopped; every committed transaction is in the topic, the rest will be relayed next time",
@@ -289,12 +292,13 @@ def ingest(
 ) -> None:
     """Record submissions from Kafka `evidence.submissions`; rejects go to `evidence.rejected`."""
     from consumers.ingest import ingest as run_ingest
+    from consumers.topics import Names
 
     settings = _settings()
     bootstrap = _need_kafka(settings, "ingest", as_json)
     ledger = _open(must_exist=False)
     try:
-        run = _kafka(lambda: run_ingest(ledger, bootstrap, follow=follow), settings, as_json)
+        run = _kafka(lambda: run_ingest(ledger, bootstrap, Names.from_env(), follow=follow), settings, as_json)
     except KeyboardInterrupt:
         fail("stopped; offsets were committed with each recorded batch", as_json=as_json, code=130)
     if as_json:
@@ -321,8 +325,10 @@ def status(as_json: bool = JsonOption) -> None:
             result["projections"] = f"unavailable: {str(error).splitlines()[0]}"
     if settings.kafka_bootstrap:
         from consumers.status import kafka_status
+        from consumers.topics import Names
 
-        result["kafka"] = _kafka(lambda: kafka_status(settings.kafka_bootstrap), settings, as_json)
+        names = Names.from_env()
+        result["kafka"] = _kafka(lambda: kafka_status(settings.kafka_bootstrap, names), settings, as_json)
     if as_json:
         emit_json(result)
         return
@@ -336,10 +342,68 @@ def status(as_json: bool = JsonOption) -> None:
     kafka = result.get("kafka")
     if kafka:
         typer.echo(f"kafka      {kafka['bootstrap']}: relay position {kafka['relay_position']}")
-        for name in ("ledger.events", "evidence.submissions", "evidence.rejected"):
+        for name in (names.events, names.submissions, names.rejected):
             for partition, info in kafka[name]["partitions"].items():
                 lag = f", ingest lag {info['lag']}" if "lag" in info else ""
                 typer.echo(f"  {name}[{partition}]: end offset {info['end_offset']}{lag}")
+
+
+broker_app = typer.Typer(help="Run the project's single-node Kafka broker (KRaft, from Maven Central jars).",
+                         no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
+
+
+def _broker_call(action, as_json: bool):
+    from consumers.kafka_broker import BrokerConfig, BrokerError
+
+    try:
+        return action(BrokerConfig.from_env())
+    except BrokerError as error:
+        fail(str(error), as_json=as_json)
+
+
+def _show_broker(result, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.as_dict())
+        return
+    state_text = f"running (pid {result.pid})" if result.running else "not running"
+    typer.echo(f"Kafka {result.version} on {result.bootstrap}: {state_text}; data in {result.data_dir}")
+    for name, count in sorted(result.topics.items()):
+        typer.echo(f"  topic {name}: {count} partitions")
+
+
+@broker_app.command("start")
+def broker_start(as_json: bool = JsonOption) -> None:
+    """Start the broker (fetching its jars once) and wait until it answers.
+
+    Where: LEDGER_KAFKA_DIR (data), LEDGER_KAFKA_PORT (default 9092), LEDGER_KAFKA_HEAP (512m)."""
+    from consumers.kafka_broker import start
+
+    say = (lambda message: None) if as_json else (lambda message: typer.echo(message, err=True))
+    _show_broker(_broker_call(lambda cfg: start(cfg, progress=say), as_json), as_json)
+
+
+@broker_app.command("stop")
+def broker_stop(as_json: bool = JsonOption) -> None:
+    """Stop the broker cleanly."""
+    from consumers.kafka_broker import stop
+
+    stopped = _broker_call(stop, as_json)
+    if as_json:
+        emit_json({"ok": True, "stopped": stopped})
+    else:
+        typer.echo("broker stopped" if stopped else "broker was not running")
+
+
+@broker_app.command("status")
+def broker_status(as_json: bool = JsonOption) -> None:
+    """Where the broker is and what it holds; exits 1 if it is not running."""
+    from consumers.kafka_broker import status as broker_state
+
+    result = _broker_call(broker_state, as_json)
+    _show_broker(result, as_json)
+    if not result.running:
+        raise typer.Exit(1)
 
 
 def _projections(learner: str, as_json: bool):

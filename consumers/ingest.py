@@ -22,10 +22,6 @@ from ledger.application import Ledger
 
 log = logging.getLogger(__name__)
 
-GROUP = "ledger-ingest"
-TRANSACTIONAL_ID = "ledger-ingest"
-
-
 @dataclass
 class IngestRun:
     messages: int = 0
@@ -38,6 +34,7 @@ class IngestRun:
 def ingest(
     ledger: Ledger,
     bootstrap: str,
+    names: topics.Names,
     *,
     follow: bool = False,
     idle_seconds: float = 3.0,
@@ -48,7 +45,7 @@ def ingest(
     run = IngestRun()
     while not should_stop():
         try:
-            caught_up = _consume(ledger, bootstrap, run, follow, idle_seconds, should_stop, on_batch)
+            caught_up = _consume(ledger, bootstrap, names, run, follow, idle_seconds, should_stop, on_batch)
         except KafkaError as error:
             run.reconnects += 1
             log.warning("ingest: %s; reconnecting", error)
@@ -59,17 +56,17 @@ def ingest(
     return run
 
 
-def _consume(ledger, bootstrap, run, follow, idle_seconds, should_stop, on_batch) -> bool:
+def _consume(ledger, bootstrap, names, run, follow, idle_seconds, should_stop, on_batch) -> bool:
     consumer = KafkaConsumer(
-        topics.SUBMISSIONS,
+        names.submissions,
         bootstrap_servers=bootstrap,
-        group_id=GROUP,
+        group_id=names.ingest_group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_records=500,
     )
-    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=TRANSACTIONAL_ID,
+    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=names.ingest_transactional_id,
                              enable_idempotence=True, acks="all", max_block_ms=30_000)
     try:
         producer.init_transactions()
@@ -89,7 +86,7 @@ def _consume(ledger, bootstrap, run, follow, idle_seconds, should_stop, on_batch
                     if outcome.rejection is None:
                         continue
                     record = records[outcome.index]
-                    producer.send(topics.REJECTED, key=record.key, value=record.value, headers=[
+                    producer.send(names.rejected, key=record.key, value=record.value, headers=[
                         ("reason", outcome.rejection.reason.encode()),
                         ("field", outcome.rejection.field.encode()),
                         ("source", f"{record.topic}/{record.partition}/{record.offset}".encode()),

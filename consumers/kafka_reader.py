@@ -22,7 +22,8 @@ from ledger.events import upcast
 
 
 class KafkaEventReader:
-    def __init__(self, bootstrap: str, topic: str = topics.EVENTS, poll_timeout_ms: int = 500) -> None:
+    def __init__(self, bootstrap: str, names: topics.Names, poll_timeout_ms: int = 500) -> None:
+        topic = names.events
         self.bootstrap, self.topic, self.poll_timeout_ms = bootstrap, topic, poll_timeout_ms
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,

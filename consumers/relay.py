@@ -22,9 +22,6 @@ from ledger.log import EventReader
 
 log = logging.getLogger(__name__)
 
-TRANSACTIONAL_ID = "ledger-relay"
-
-
 @dataclass
 class RelayRun:
     events: int = 0
@@ -34,7 +31,7 @@ class RelayRun:
     reconnects: int = 0
 
 
-def last_relayed_position(bootstrap: str, topic: str = topics.EVENTS) -> int:
+def last_relayed_position(bootstrap: str, topic: str) -> int:
     """The highest `position` header among committed messages of `topic` (0 if none)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
                              enable_auto_commit=False, consumer_timeout_ms=2000)
@@ -79,6 +76,7 @@ def _max_position(consumer: KafkaConsumer, tp: TopicPartition, start: int, end: 
 def relay(
     reader: EventReader,
     bootstrap: str,
+    names: topics.Names,
     *,
     follow: bool = False,
     batch_size: int = 2_000,
@@ -90,7 +88,7 @@ def relay(
     run = RelayRun()
     while not should_stop():
         try:
-            _relay_until_caught_up(reader, bootstrap, run, batch_size, progress, should_stop)
+            _relay_until_caught_up(reader, bootstrap, names, run, batch_size, progress, should_stop)
         except KafkaError as error:
             # The broker went away (or fenced us); start over from what Kafka committed.
             run.reconnects += 1
@@ -103,10 +101,10 @@ def relay(
     return run
 
 
-def _relay_until_caught_up(reader, bootstrap, run, batch_size, progress, should_stop) -> None:
+def _relay_until_caught_up(reader, bootstrap, names, run, batch_size, progress, should_stop) -> None:
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
-        transactional_id=TRANSACTIONAL_ID,
+        transactional_id=names.relay_transactional_id,
         enable_idempotence=True,
         acks="all",
         linger_ms=5,
@@ -114,8 +112,8 @@ def _relay_until_caught_up(reader, bootstrap, run, batch_size, progress, should_
     )
     try:
         producer.init_transactions()
-        partition_count = len(producer.partitions_for(topics.EVENTS))
-        run.position = last_relayed_position(bootstrap)
+        partition_count = len(producer.partitions_for(names.events))
+        run.position = last_relayed_position(bootstrap, names.events)
         while not should_stop():
             batch = reader.read(after=run.position, limit=batch_size)
             if not batch:
@@ -125,7 +123,7 @@ def _relay_until_caught_up(reader, bootstrap, run, batch_size, progress, should_
             try:
                 for logged in batch:
                     for m in topics.messages_for(logged, logged.body, partition_count):
-                        producer.send(topics.EVENTS, key=m.key, value=m.value, headers=m.headers,
+                        producer.send(names.events, key=m.key, value=m.value, headers=m.headers,
                                       partition=m.partition)
                         sent += 1
                 producer.commit_transaction()

@@ -5,23 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from consumers import topics
-from consumers.ingest import GROUP
 from consumers.relay import last_relayed_position
 
 
-def kafka_status(bootstrap: str) -> dict[str, Any]:
+def kafka_status(bootstrap: str, names: topics.Names) -> dict[str, Any]:
     from kafka import KafkaConsumer, TopicPartition
 
     # A consumer that names the ingest group can read its committed offsets without joining it.
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=GROUP, enable_auto_commit=False,
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=names.ingest_group, enable_auto_commit=False,
                              isolation_level="read_committed")
     try:
-        out: dict[str, Any] = {"bootstrap": bootstrap, "relay_position": last_relayed_position(bootstrap)}
-        for name in (topics.EVENTS, topics.SUBMISSIONS, topics.REJECTED):
+        out: dict[str, Any] = {"bootstrap": bootstrap, "relay_position": last_relayed_position(bootstrap, names.events)}
+        for name in (names.events, names.submissions, names.rejected):
             parts = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or [])]
             ends = consumer.end_offsets(parts) if parts else {}
             out[name] = {"partitions": {tp.partition: {"end_offset": ends[tp]} for tp in parts}}
-            if name == topics.SUBMISSIONS:
+            if name == names.submissions:
                 for tp in parts:
                     done = consumer.committed(tp) or 0
                     out[name]["partitions"][tp.partition].update(committed=done, lag=ends[tp] - done)

@@ -8,22 +8,53 @@ from typing import Any
 
 from ledger.application import LoggedEvent
 
-EVENTS = "ledger.events"
-SUBMISSIONS = "evidence.submissions"
-REJECTED = "evidence.rejected"
+@dataclass(frozen=True)
+class Names:
+    """Topic, group and transactional ids. A prefix lets several ledgers (staging, tests)
+    share one cluster without seeing each other's messages."""
+
+    prefix: str = ""
+
+    @classmethod
+    def from_env(cls) -> Names:
+        return cls(os.environ.get("LEDGER_KAFKA_PREFIX", ""))
+
+    @property
+    def events(self) -> str:
+        return self.prefix + "ledger.events"
+
+    @property
+    def submissions(self) -> str:
+        return self.prefix + "evidence.submissions"
+
+    @property
+    def rejected(self) -> str:
+        return self.prefix + "evidence.rejected"
+
+    @property
+    def relay_transactional_id(self) -> str:
+        return self.prefix + "ledger-relay"
+
+    @property
+    def ingest_group(self) -> str:
+        return self.prefix + "ledger-ingest"
+
+    @property
+    def ingest_transactional_id(self) -> str:
+        return self.prefix + "ledger-ingest"
 
 
 def partitions() -> int:
     return int(os.environ.get("LEDGER_KAFKA_PARTITIONS", "6"))
 
 
-def topic_specs(event_partitions: int | None = None) -> dict[str, dict[str, Any]]:
+def topic_specs(names: Names, event_partitions: int | None = None) -> dict[str, dict[str, Any]]:
     """name -> {partitions, config}. `ledger.events` keeps everything forever: it is a ledger."""
     forever = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
     return {
-        EVENTS: {"partitions": event_partitions or partitions(), "config": forever},
-        SUBMISSIONS: {"partitions": 3, "config": {"retention.ms": str(30 * 24 * 3600 * 1000)}},
-        REJECTED: {"partitions": 1, "config": forever},
+        names.events: {"partitions": event_partitions or partitions(), "config": forever},
+        names.submissions: {"partitions": 3, "config": {"retention.ms": str(30 * 24 * 3600 * 1000)}},
+        names.rejected: {"partitions": 1, "config": forever},
     }
 
 
@@ -61,12 +92,12 @@ def header(headers: list[tuple[str, bytes]], name: str) -> str:
     raise KeyError(name)
 
 
-def ensure_topics(bootstrap: str, specs: dict[str, dict[str, Any]] | None = None) -> dict[str, int]:
+def ensure_topics(bootstrap: str, names: Names, event_partitions: int | None = None) -> dict[str, int]:
     """Create the topics that are missing; returns name -> partition count of all of them."""
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    specs = specs or topic_specs()
+    specs = topic_specs(names, event_partitions)
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         existing = set(admin.list_topics())

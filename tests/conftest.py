@@ -11,3 +11,56 @@ def make_ledger(home) -> Ledger:
 @pytest.fixture
 def ledger(tmp_path) -> Ledger:
     return make_ledger(tmp_path / "ledger")
+
+
+import socket
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def broker_config(data_dir: Path):
+    from consumers.kafka_broker import BrokerConfig
+
+    return BrokerConfig(data_dir=data_dir, port=free_port(), controller_port=free_port(), heap="384m")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory):
+    """One real Kafka broker for the session. If it cannot start, the tests fail; they never skip."""
+    from consumers.kafka_broker import start, stop
+
+    cfg = broker_config(tmp_path_factory.mktemp("kafka"))
+    start(cfg, timeout=120)
+    yield cfg
+    stop(cfg)
+
+
+@dataclass
+class KafkaSpace:
+    """A broker and a topic prefix of a test's own, so tests sharing the broker never meet."""
+
+    bootstrap: str
+    names: object
+    partitions: int
+
+    def env(self, home: Path) -> dict:
+        import os
+
+        return {**os.environ, "LEDGER_HOME": str(home), "LEDGER_KAFKA_BOOTSTRAP": self.bootstrap,
+                "LEDGER_KAFKA_PREFIX": self.names.prefix, "LEDGER_KAFKA_PARTITIONS": str(self.partitions)}
+
+
+@pytest.fixture
+def kafka(kafka_broker) -> KafkaSpace:
+    from consumers.topics import Names, ensure_topics
+
+    names = Names(prefix=f"t{uuid.uuid4().hex[:8]}.")
+    ensure_topics(kafka_broker.bootstrap, names, event_partitions=4)
+    return KafkaSpace(kafka_broker.bootstrap, names, 4)

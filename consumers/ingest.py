@@ -9,18 +9,16 @@ aborted dead letters are invisible to read_committed readers. Nothing is lost or
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
-from kafka.errors import KafkaError
 
 from consumers import topics
+from consumers.resilience import until_done
 from ledger.application import Ledger
 
-log = logging.getLogger(__name__)
 
 @dataclass
 class IngestRun:
@@ -43,16 +41,9 @@ def ingest(
 ) -> IngestRun:
     """Consume until caught up (idle for `idle_seconds`), or forever with `follow`."""
     run = IngestRun()
-    while not should_stop():
-        try:
-            caught_up = _consume(ledger, bootstrap, names, run, follow, idle_seconds, should_stop, on_batch)
-        except KafkaError as error:
-            run.reconnects += 1
-            log.warning("ingest: %s; reconnecting", error)
-            time.sleep(min(2.0 * run.reconnects, 10.0))
-            continue
-        if caught_up:
-            break
+    until_done(lambda: _consume(ledger, bootstrap, names, run, follow, idle_seconds, should_stop, on_batch),
+               what="ingest", should_stop=should_stop,
+               on_retry=lambda: setattr(run, "reconnects", run.reconnects + 1))
     return run
 
 

@@ -9,18 +9,16 @@ a zombie relay still holding an open transaction.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
 
 from consumers import topics
+from consumers.resilience import until_done
 from ledger.log import EventReader
 
-log = logging.getLogger(__name__)
 
 @dataclass
 class RelayRun:
@@ -86,18 +84,15 @@ def relay(
 ) -> RelayRun:
     """Publish every recorded event after the last relayed one. Survives broker restarts."""
     run = RelayRun()
-    while not should_stop():
-        try:
-            _relay_until_caught_up(reader, bootstrap, names, run, batch_size, progress, should_stop)
-        except KafkaError as error:
-            # The broker went away (or fenced us); start over from what Kafka committed.
-            run.reconnects += 1
-            log.warning("relay: %s; reconnecting", error)
-            time.sleep(min(2.0 * run.reconnects, 10.0))
-            continue
-        if not follow:
-            break
-        time.sleep(poll_seconds)
+
+    def step() -> bool:
+        _relay_until_caught_up(reader, bootstrap, names, run, batch_size, progress, should_stop)
+        if follow:
+            time.sleep(poll_seconds)
+        return not follow
+
+    until_done(step, what="relay", should_stop=should_stop, on_retry=lambda: setattr(run, "reconnects",
+                                                                                     run.reconnects + 1))
     return run
 
 

@@ -508,6 +508,11 @@ def schemas(check: bool = typer.Option(False, "--check", help="Only report drift
     typer.echo(f"wrote {len(written)} schemas to {catalogue.SCHEMA_DIR}")
 
 
+from cli.research import register as _register_research  # noqa: E402
+
+_register_research(app)
+
+
 def main() -> None:
     try:
         app()

@@ -35,15 +35,9 @@ def _global(
         os.environ["LEDGER_HOME"] = str(home)
 
 
-def _settings() -> Settings:
-    return Settings.load()
-
-
-def _open(*, must_exist: bool = True, as_json: bool = False) -> Ledger:
-    settings = _settings()
-    if must_exist and settings.is_sqlite and not Path(settings.store).exists():
-        fail(f"no ledger at {settings.store}; run `ledger init` (or `ledger demo`) first", as_json=as_json)
-    return Ledger(settings)
+from cli.context import open_ledger as _open  # noqa: E402
+from cli.context import open_projections
+from cli.context import settings as _settings
 
 
 @app.command()
@@ -122,20 +116,37 @@ def _summary(event: dict) -> str:
 @app.command()
 def verify(as_json: bool = JsonOption) -> None:
     """Recompute every hash chain; exit 1 and name the first broken event if anything was altered."""
+    from projections.credit import verify_credits
+
     ledger = _open(as_json=as_json)
     with progress_bar("verifying", ledger.head_position(), enabled=not as_json) as bar:
         report = ledger.verify(progress=lambda done, total: bar.update(done, total))
+    credits = verify_credits(_pages(ledger), {b["event_id"] for b in report.broken})
+    ok = report.ok and not credits.problems
     if as_json:
-        emit_json({"ok": report.ok, "events": report.events, "streams": report.streams, "broken": report.broken})
-    elif report.ok:
-        typer.echo(f"verified {report.events} events in {report.streams} streams: every chain is intact")
+        emit_json({"ok": ok, "events": report.events, "streams": report.streams, "broken": report.broken,
+                   "credits_checked": credits.awards, "credit_problems": credits.problems})
     else:
-        first = report.broken[0]
-        typer.echo(f"BROKEN at position {first['position']}, event {first['event_id']}: {first['reason']}")
-        for other in report.broken[1:]:
-            typer.echo(f"  also broken: position {other['position']}, event {other['event_id']}: {other['reason']}")
-    if not report.ok:
+        if report.ok:
+            typer.echo(f"verified {report.events} events in {report.streams} streams: every chain is intact")
+        for b in report.broken:
+            typer.echo(f"BROKEN at position {b['position']}, event {b['event_id']}: {b['reason']}")
+        if not credits.problems:
+            typer.echo(f"verified {credits.awards} credit awards: every basis is reproduced from the log")
+        for p in credits.problems:
+            typer.echo(f"CREDIT {p['credit_event_id']} ({p['learner_id']}, {p['course_id']}): {p['problem']}")
+    if not ok:
         raise typer.Exit(1)
+
+
+def _pages(ledger: Ledger, size: int = 20_000):
+    position = 0
+    while True:
+        page = ledger.read(after=position, limit=size)
+        if not page:
+            return
+        yield page
+        position = page[-1].position
 
 
 @app.command()
@@ -407,15 +418,9 @@ def broker_status(as_json: bool = JsonOption) -> None:
 
 
 def _projections(learner: str, as_json: bool):
-    from projections import official, queries
+    from projections import queries
 
-    settings = _settings()
-    if not settings.projections.exists():
-        fail(f"no projections at {settings.projections}; run `ledger project` first", as_json=as_json)
-    try:
-        con = official.connect(settings.projections, read_only=True)
-    except Exception as error:  # DuckDB raises its own IOException while a writer holds the file
-        fail(f"cannot open {settings.projections}: {str(error).splitlines()[0]}", as_json=as_json)
+    con = open_projections(as_json)
     if not queries.learner_exists(con, learner):
         fail(f"learner {learner!r} is not in the projections", as_json=as_json)
     return con
@@ -508,8 +513,10 @@ def schemas(check: bool = typer.Option(False, "--check", help="Only report drift
     typer.echo(f"wrote {len(written)} schemas to {catalogue.SCHEMA_DIR}")
 
 
+from cli.credit import register as _register_credit  # noqa: E402
 from cli.research import register as _register_research  # noqa: E402
 
+_register_credit(app)
 _register_research(app)
 
 

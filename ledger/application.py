@@ -202,10 +202,12 @@ class Ledger(Application):
     # --- verification ------------------------------------------------------------------
 
     def verify(self, progress: Any = None) -> VerifyReport:
-        """Recompute every chain from the stored bytes; name each stream's first broken event."""
+        """Recompute every link of every chain from the stored bytes; name each broken event.
+
+        Each link is checked against the *stored* hash of the event before it, so one altered
+        event is named alone and the events after it still verify."""
         report = VerifyReport()
         heads: dict[UUID, tuple[str, int]] = {}
-        broken_streams: set[UUID] = set()
         position, top = 0, self.recorder.max_notification_id() or 0
         while position < top:
             page = self.recorder.select_notifications(position, 5_000, inclusive_of_start=False)
@@ -216,24 +218,21 @@ class Ledger(Application):
                 if n.topic != RECORDED_TOPIC:
                     continue
                 report.events += 1
-                if n.originator_id in broken_streams:
-                    continue
                 previous, version = heads.get(n.originator_id, (GENESIS, 1))
-                problem, event_id, digest = _check_link(n.state, previous)
+                problem, event_id, stored_hash = _check_link(n.state, previous)
                 if problem is None and n.originator_version != version + 1:
                     problem = f"stream version jumps from {version} to {n.originator_version}: an event is missing"
                 if problem is not None:
-                    broken_streams.add(n.originator_id)
                     report.broken.append({"position": n.id, "event_id": event_id, "reason": problem})
-                    continue
-                heads[n.originator_id] = (digest, n.originator_version)
+                heads[n.originator_id] = (stored_hash, n.originator_version)
             if progress is not None:
                 progress(position, top)
-        report.streams = len(heads) + len(broken_streams - heads.keys())
+        report.streams = len(heads)
         return report
 
 
 def _check_link(state_bytes: bytes, previous: str) -> tuple[str | None, str | None, str]:
+    """(problem, event id, stored hash) for one stored event."""
     try:
         state = json.loads(state_bytes)
         body, stored_hash, event_id = state["body"], state["hash"], state.get("event_id")
@@ -244,11 +243,11 @@ def _check_link(state_bytes: bytes, previous: str) -> tuple[str | None, str | No
     except ValueError:
         claimed_id = None
     if claimed_id != event_id:
-        return "event body does not match its event id", event_id, ""
-    digest = chain_hash(previous, body)
-    if digest != stored_hash:
-        return "hash does not match the stored content: the event was altered", event_id, ""
-    return None, event_id, digest
+        return "event body does not match its event id", event_id, stored_hash
+    if chain_hash(previous, body) != stored_hash:
+        return ("hash does not match the stored content: the event (or the link to the one before it) "
+                "was altered"), event_id, stored_hash
+    return None, event_id, stored_hash
 
 
 def _key_of(body: dict[str, Any]) -> str:

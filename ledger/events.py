@@ -66,11 +66,16 @@ class MasteryMethod(Model):
     params: dict[str, float | int | str | bool] = Field(default_factory=dict)
 
 
+# CASE identifiers are UUIDs in CASE 1.0, but older exports (and ASN) use URIs: keep them as given.
+CaseId = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+
+
 class Competency(Model):
     id: Id
     title: Title
     parent_id: Id | None = None
-    case_guid: UUID | None = None
+    case_guid: CaseId | None = None
+    statement: Annotated[str, StringConstraints(min_length=1, max_length=4000)] | None = None
     mastery_method: MasteryMethod | None = None
 
 
@@ -80,7 +85,8 @@ class FrameworkPublishedPayload(Model):
     version: int = Field(ge=1)
     scale: Scale
     competencies: list[Competency] = Field(min_length=1)
-    case_document_guid: UUID | None = None
+    case_document_guid: CaseId | None = None
+    source: Text | None = None
 
     @model_validator(mode="after")
     def _hierarchy(self) -> FrameworkPublishedPayload:
@@ -233,24 +239,47 @@ class PlanTargetDateChangedPayload(Model):
 # --- credit ----------------------------------------------------------------------------------
 
 
-class RuleRef(Model):
-    kind: Literal["all_mastered", "n_of_m", "points"]
-    version: int = Field(ge=1)
+class BasisEvent(Model):
+    """One logged event a decision rests on, pinned by its hash and log position."""
+
+    event_id: UUID
+    hash: Sha256
+    position: int = Field(ge=1)
+    type: str
+    demonstrated_at: AwareDatetime
+    score: Score | None = None
+    actor_id: Id | None = None
+    decision: str | None = None
 
 
 class CompetencyStateAtDecision(Model):
     competency_id: Id
     level: Score | None
     mastered: bool
+    counted: bool  # whether the rule counted this competency towards the credit
+    method: MasteryMethod
+    evidence: list[BasisEvent] = Field(default_factory=list)
+    sign_offs: list[BasisEvent] = Field(default_factory=list)
 
 
-class CreditAwardedPayload(Model):
+class CreditBasis(Model):
+    """Everything a credit decision rests on, copied into the event so that rules and methods
+    changed later can never rewrite it."""
+
     course_id: Id
     credits: float = Field(gt=0, le=20)
-    rule: RuleRef
-    method: MasteryMethod
+    rule: CreditRule
     competency_states: list[CompetencyStateAtDecision] = Field(min_length=1)
     evidence_event_ids: list[UUID] = Field(min_length=1)
+    log_position: int = Field(ge=0)  # the log position the states were computed at
+
+
+class CreditProposedPayload(CreditBasis):
+    pass
+
+
+class CreditAwardedPayload(CreditBasis):
+    proposal_event_id: UUID
     approved_by: Id
 
 
@@ -261,7 +290,7 @@ class CreditRevokedPayload(Model):
 
 # --- envelope ---------------------------------------------------------------------------------
 
-Role = Literal["teacher", "advisor", "registrar", "school_system", "district_admin"]
+Role = Literal["teacher", "advisor", "registrar", "school_system", "district_admin", "ledger_service"]
 
 
 class Actor(Model):
@@ -347,6 +376,7 @@ MODELS: dict[tuple[str, int], type[Envelope]] = {
         ("plan.goal_added", 1, PlanGoalAddedPayload, "learner", None),
         ("plan.goal_dropped", 1, PlanGoalDroppedPayload, "learner", None),
         ("plan.target_date_changed", 1, PlanTargetDateChangedPayload, "learner", None),
+        ("credit.proposed", 1, CreditProposedPayload, "learner", {"ledger_service", "registrar"}),
         ("credit.awarded", 1, CreditAwardedPayload, "learner", {"registrar"}),
         ("credit.revoked", 1, CreditRevokedPayload, "learner", {"registrar"}),
     ]

@@ -89,6 +89,8 @@ class LearnerFile:
     voided: set[str] = field(default_factory=set)
     plans: dict[str, set[str]] = field(default_factory=dict)  # plan id -> goal competencies
     credits: dict[str, bool] = field(default_factory=dict)  # credit event id -> revoked
+    proposals: dict[str, str] = field(default_factory=dict)  # proposal event id -> course id
+    awarded_proposals: set[str] = field(default_factory=set)
 
     def _live_evidence(self, event_id: str, where: str, kinds: set[str] | frozenset[str]) -> Rejection | None:
         kind = self.evidence.get(event_id)
@@ -156,7 +158,7 @@ class LearnerFile:
     def _check_plan_target_date_changed(self, p: Any, catalog: Catalog) -> Rejection | None:
         return self._plan(p.plan_id)
 
-    def _check_credit_awarded(self, p: Any, catalog: Catalog) -> Rejection | None:
+    def _check_credit_proposed(self, p: Any, catalog: Catalog) -> Rejection | None:
         if p.course_id not in catalog.courses:
             return Rejection("payload.course_id", f"course {p.course_id!r} has not been defined")
         for evidence_id in p.evidence_event_ids:
@@ -164,6 +166,14 @@ class LearnerFile:
             if problem:
                 return problem
         return None
+
+    def _check_credit_awarded(self, p: Any, catalog: Catalog) -> Rejection | None:
+        proposal = str(p.proposal_event_id)
+        if self.proposals.get(proposal) != p.course_id:
+            return Rejection("payload.proposal_event_id", f"no credit proposal {proposal} for {p.course_id}")
+        if proposal in self.awarded_proposals:
+            return Rejection("payload.proposal_event_id", f"proposal {proposal} has already been approved")
+        return self._check_credit_proposed(p, catalog)
 
     def _check_credit_revoked(self, p: Any, catalog: Catalog) -> Rejection | None:
         target = str(p.credit_event_id)
@@ -189,8 +199,11 @@ class LearnerFile:
             self.plans[p["plan_id"]].add(p["competency_id"])
         elif type_ == "plan.goal_dropped":
             self.plans[p["plan_id"]].discard(p["competency_id"])
+        elif type_ == "credit.proposed":
+            self.proposals[event_id] = p["course_id"]
         elif type_ == "credit.awarded":
             self.credits[event_id] = False
+            self.awarded_proposals.add(p["proposal_event_id"])
         elif type_ == "credit.revoked":
             self.credits[p["credit_event_id"]] = True
 

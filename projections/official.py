@@ -56,8 +56,9 @@ CREATE TABLE IF NOT EXISTS plan_progress (
     learner_id VARCHAR, plan_id VARCHAR, title VARCHAR, goals INTEGER, goals_mastered INTEGER,
     percent DOUBLE, started DATE, target_date DATE, PRIMARY KEY (learner_id, plan_id));
 CREATE TABLE IF NOT EXISTS credit_audit (
-    credit_event_id VARCHAR PRIMARY KEY, learner_id VARCHAR, course_id VARCHAR, position BIGINT,
-    awarded_at TIMESTAMPTZ, status VARCHAR, basis VARCHAR, note VARCHAR);
+    credit_event_id VARCHAR PRIMARY KEY, kind VARCHAR, learner_id VARCHAR, course_id VARCHAR,
+    rule_version INTEGER, position BIGINT, decided_at TIMESTAMPTZ, status VARCHAR,
+    evidence_ids VARCHAR[], proposal_event_id VARCHAR, approved_by VARCHAR, basis VARCHAR, note VARCHAR);
 """
 
 # Rebuilt tables, in the order they are dropped; projection_position goes with them.
@@ -165,7 +166,6 @@ class OfficialProjection:
         touched_pairs: set[tuple[str, str]] = set()
         touched_plans: set[str] = set()
         plans: dict[tuple[str, str], dict[str, Any]] = {}
-        credits: list[dict[str, Any]] = []
 
         def flush_evidence() -> None:
             # Reference data changes how every state is computed; write pending rows first.
@@ -200,6 +200,7 @@ class OfficialProjection:
                     touched_pairs.add((learner, competency))
             elif type_ == "evidence.voided":
                 target = p["voided_event_id"]
+                self._flag_credits_resting_on(target, e["event_id"], p["reason"])
                 void = {"voided": True, "voided_by": e["event_id"], "voided_at": e["recorded_at"],
                         "void_reason": p["reason"]}
                 if target in evidence:
@@ -216,18 +217,12 @@ class OfficialProjection:
                     plans[key] = self._load_plan(*key)
                 plans[key] = _plan_after(plans[key], e)
                 touched_plans.add(learner)
-            elif type_ == "credit.awarded":
-                credits.append({"credit_event_id": e["event_id"], "learner_id": learner, "course_id": p["course_id"],
-                                "position": logged.position, "awarded_at": e["recorded_at"], "status": "awarded",
-                                "basis": json.dumps(p, sort_keys=True), "note": None})
+            elif type_ in ("credit.proposed", "credit.awarded"):
+                self._record_credit(logged)
             elif type_ == "credit.revoked":
-                flush_evidence()
-                _insert(con, "credit_audit", credits, list(_CREDIT_COLUMNS))
-                credits.clear()
                 _run(con, "UPDATE credit_audit SET status = 'revoked', note = ? WHERE credit_event_id = ?",
-                            [p["reason"], p["credit_event_id"]])
+                     [p["reason"], p["credit_event_id"]])
         flush_evidence()
-        _insert(con, "credit_audit", credits, list(_CREDIT_COLUMNS))
         if voids_of_stored:
             con.register("_voids", pa.Table.from_pylist(voids_of_stored))
             _run(con, "UPDATE evidence SET voided = true, voided_by = v.voided_by, voided_at = v.voided_at, "
@@ -255,7 +250,37 @@ class OfficialProjection:
         self._resolve_methods()
         return self._pairs_for([c["id"] for c in p["competencies"]])
 
+    def _record_credit(self, logged: LoggedEvent) -> None:
+        e, p = logged.event, logged.event["payload"]
+        award = e["type"] == "credit.awarded"
+        _insert(self.con, "credit_audit", [{
+            "credit_event_id": e["event_id"], "kind": "award" if award else "proposal",
+            "learner_id": e["learner_id"], "course_id": p["course_id"], "rule_version": p["rule"]["version"],
+            "position": logged.position, "decided_at": e["recorded_at"], "status": "awarded" if award else "proposed",
+            "evidence_ids": [str(i) for i in p["evidence_event_ids"]], "proposal_event_id": p.get("proposal_event_id"),
+            "approved_by": p.get("approved_by"), "basis": json.dumps(p, sort_keys=True), "note": None}],
+            list(_CREDIT_COLUMNS))
+        if award:
+            _run(self.con, "UPDATE credit_audit SET status = 'approved' WHERE credit_event_id = ?",
+                 [p["proposal_event_id"]])
+
+    def _flag_credits_resting_on(self, evidence_id: str, void_id: str, reason: str) -> None:
+        # Flagged for a registrar's review, never silently revoked; an unapproved proposal
+        # whose evidence is voided can no longer be approved, so it goes stale.
+        note = f"evidence {evidence_id} voided by {void_id}: {reason}"
+        _run(self.con, """UPDATE credit_audit SET
+                status = CASE WHEN kind = 'award' THEN 'flagged' ELSE 'stale' END,
+                note = concat_ws('; ', note, ?)
+            WHERE list_contains(evidence_ids, ?) AND status IN ('awarded', 'flagged', 'proposed')""",
+             [note, evidence_id])
+
     def _define_course(self, p: dict[str, Any], position: int) -> set[tuple[str, str]]:
+        version = p["credit_rule"]["version"]
+        _run(self.con, """UPDATE credit_audit SET
+                status = CASE WHEN kind = 'award' THEN 'flagged' ELSE 'stale' END,
+                note = concat_ws('; ', note, ?)
+            WHERE course_id = ? AND rule_version < ? AND status IN ('awarded', 'flagged', 'proposed')""",
+             [f"the course's credit rule changed to version {version}", p["course_id"], version])
         _run(self.con, "INSERT OR REPLACE INTO course VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
             p["course_id"], p["title"], p["framework_id"], p["credits"], p["competencies"],
             json.dumps(p["credit_rule"], sort_keys=True), json.dumps(p["mastery_method"], sort_keys=True), position])
@@ -358,7 +383,8 @@ _COMPETENCY_COLUMNS = ("competency_id", "framework_id", "title", "parent_id", "c
 _STATE_COLUMNS = ("learner_id", "competency_id", "level", "mastered", "method", "params", "evidence_count",
                   "first_demonstrated", "last_demonstrated", "mastered_since")
 _PLAN_COLUMNS = ("learner_id", "plan_id", "title", "goals", "target_date", "set_at")
-_CREDIT_COLUMNS = ("credit_event_id", "learner_id", "course_id", "position", "awarded_at", "status", "basis", "note")
+_CREDIT_COLUMNS = ("credit_event_id", "kind", "learner_id", "course_id", "rule_version", "position", "decided_at",
+                   "status", "evidence_ids", "proposal_event_id", "approved_by", "basis", "note")
 
 
 def _scores_of(e: dict[str, Any]) -> list[tuple[str, float]]:

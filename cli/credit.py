@@ -1,0 +1,197 @@
+"""Registrar commands: frameworks from CASE, credit proposals and approvals, audits, badges."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from cli.context import open_ledger, settings
+from cli.output import emit_json, fail
+
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+
+framework_app = typer.Typer(help="Competency frameworks.", no_args_is_help=True)
+credit_app = typer.Typer(help="Credit proposals, approvals, revocations and badges.", no_args_is_help=True)
+
+
+@framework_app.command("import")
+def framework_import(
+    file: Path = typer.Argument(..., help="A 1EdTech CASE package (CFPackage JSON, or CFDocument/CFItems/CFAssociations)."),
+    framework_id: Optional[str] = typer.Option(None, "--id", help="Framework id (default: from the CFDocument)."),
+    version: int = typer.Option(1, min=1, help="Framework version; republish with a higher one."),
+    scale_min: float = typer.Option(1.0, "--scale-min"),
+    scale_max: float = typer.Option(4.0, "--scale-max"),
+    mastery: float = typer.Option(3.0, "--mastery", help="Mastery threshold on the scale."),
+    publisher: str = typer.Option("district-office", "--by", help="Who publishes it (district_admin)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Publish a CASE package as a framework, keeping every item's CASE GUID."""
+    from ledger.case_import import CaseImportError, framework_payload
+
+    try:
+        package = json.loads(file.read_text(encoding="utf-8"))
+        payload = framework_payload(package, framework_id=framework_id, version=version,
+                                    scale={"min": scale_min, "max": scale_max, "mastery_threshold": mastery})
+    except FileNotFoundError:
+        fail(f"{file}: no such file", as_json=as_json)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        fail(f"{file}: not JSON: {error}", as_json=as_json)
+    except CaseImportError as error:
+        fail(f"{file}: {error}", as_json=as_json)
+    event = {"event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"framework:{payload['framework_id']}:{version}")),
+             "type": "framework.published", "schema_version": 1,
+             "actor": {"id": publisher, "role": "district_admin"},
+             "demonstrated_at": datetime.now(timezone.utc).isoformat(), "payload": payload}
+    [outcome] = open_ledger(must_exist=False).post([json.dumps(event)])
+    result = {"ok": outcome.status != "rejected", "status": outcome.status, "framework_id": payload["framework_id"],
+              "competencies": len(payload["competencies"]), "event_id": event["event_id"],
+              "reason": str(outcome.rejection) if outcome.rejection else None}
+    if as_json:
+        emit_json(result)
+    elif outcome.rejection:
+        typer.echo(f"error: {file}: {outcome.rejection}", err=True)
+    else:
+        typer.echo(f"framework {payload['framework_id']} ({payload['title']}): {len(payload['competencies'])} "
+                   f"competencies, {outcome.status}")
+    if outcome.rejection:
+        raise typer.Exit(1)
+
+
+@credit_app.command("propose")
+def credit_propose(as_json: bool = JsonOption) -> None:
+    """Record a proposal for every learner whose states now satisfy a course's rule (after `ledger project`)."""
+    from consumers.credit_engine import propose
+
+    current = settings()
+    if not current.projections.exists():
+        fail(f"no projections at {current.projections}; run `ledger project` first", as_json=as_json)
+    run = propose(open_ledger(as_json=as_json), current.projections)
+    if as_json:
+        emit_json({"ok": not run.rejected, "proposed": run.proposed, "rejected": run.rejected})
+    else:
+        for item in run.proposed:
+            typer.echo(f"proposed {item['course_id']} for {item['learner_id']} ({item['status']})")
+        for problem in run.rejected:
+            typer.echo(f"not proposed: {problem}", err=True)
+        typer.echo(f"{len(run.proposed)} proposals recorded")
+    if run.rejected:
+        raise typer.Exit(1)
+
+
+@credit_app.command("approve")
+def credit_approve(learner: str, course: str,
+                   registrar: str = typer.Option(..., "--by", help="The approving registrar's id."),
+                   as_json: bool = JsonOption) -> None:
+    """Approve the learner's latest proposal: records `credit.awarded` with its full basis."""
+    from consumers.credit_engine import CreditError, approve
+
+    try:
+        result = approve(open_ledger(as_json=as_json), learner, course, registrar)
+    except CreditError as error:
+        fail(str(error), as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, **result})
+    else:
+        typer.echo(f"{result['status']}: {result['credits']} credit(s) in {course} for {learner}, "
+                   f"approved by {registrar} ({result['credit_event_id']})")
+
+
+@credit_app.command("revoke")
+def credit_revoke(learner: str, course: str,
+                  registrar: str = typer.Option(..., "--by", help="The revoking registrar's id."),
+                  reason: str = typer.Option(..., "--reason", help="Why; kept in the ledger."),
+                  as_json: bool = JsonOption) -> None:
+    """Revoke an awarded credit (a new event; the award stays in the ledger)."""
+    from consumers.credit_engine import CreditError, revoke
+
+    try:
+        result = revoke(open_ledger(as_json=as_json), learner, course, registrar, reason)
+    except CreditError as error:
+        fail(str(error), as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, **result})
+    else:
+        typer.echo(f"revoked {course} for {learner} ({result['revocation_event_id']})")
+
+
+@credit_app.command("list")
+def credit_list(status: Optional[str] = typer.Option(None, help="Only this status (proposed, awarded, flagged, ...)."),
+                as_json: bool = JsonOption) -> None:
+    """Proposals and awards from the `credit_audit` read model."""
+    from cli.context import open_projections
+
+    con = open_projections(as_json)
+    rows = con.execute("SELECT learner_id, course_id, kind, status, credit_event_id, note FROM credit_audit "
+                       "WHERE ? IS NULL OR status = ? ORDER BY learner_id, course_id, position",
+                       [status, status]).fetchall()
+    names = ["learner_id", "course_id", "kind", "status", "credit_event_id", "note"]
+    if as_json:
+        emit_json([dict(zip(names, r)) for r in rows])
+        return
+    for r in rows:
+        typer.echo(f"{r[0]}  {r[1]:<8} {r[2]:<8} {r[3]:<9} {r[4]}" + (f"  {r[5]}" if r[5] else ""))
+
+
+@credit_app.command("badge")
+def credit_badge(learner: str, course: str,
+                 out: Optional[Path] = typer.Option(None, "--out", help="Write the credential here."),
+                 issuer: str = typer.Option("urn:mastery-ledger:district", "--issuer"),
+                 issuer_name: str = typer.Option("District registrar", "--issuer-name"),
+                 ) -> None:
+    """The awarded credit as an Open Badges 3.0 credential (unsigned JSON)."""
+    from ledger.badges import open_badge
+    from ledger.streams import CATALOG_KEY
+
+    ledger = open_ledger()
+    awards = [e.event for e in ledger.learner_events(learner)
+              if e.event["type"] == "credit.awarded" and e.event["payload"]["course_id"] == course]
+    if not awards:
+        fail(f"{learner} holds no awarded credit in {course}")
+    catalog = [e.event for e in ledger.stream_events(CATALOG_KEY)]
+    course_def = [e["payload"] for e in catalog if e["type"] == "course.defined" and e["payload"]["course_id"] == course][-1]
+    competencies = {c["id"]: c for e in catalog if e["type"] == "framework.published" for c in e["payload"]["competencies"]}
+    text = json.dumps(open_badge(awards[-1], course_def, competencies, issuer_id=issuer, issuer_name=issuer_name),
+                      indent=2)
+    if out:
+        out.write_text(text + "\n")
+        typer.echo(f"wrote {out}")
+    else:
+        typer.echo(text)
+
+
+def audit(
+    learner: str,
+    course: str,
+    fmt: str = typer.Option("text", "--format", help="text, json or html"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the report here instead of printing it."),
+) -> None:
+    """How a credit was earned: decision, rule, evidence, voids, sign-offs, timeline, and every hash re-checked."""
+    from projections.audit import AuditError, build_audit, render_text
+    from projections.audit_html import render_html
+
+    if fmt not in ("text", "json", "html"):
+        fail(f"--format {fmt!r}: choose text, json or html")
+    try:
+        report = build_audit(open_ledger(), learner, course)
+    except AuditError as error:
+        fail(str(error), as_json=fmt == "json")
+    text = {"text": render_text, "html": render_html,
+            "json": lambda a: json.dumps(a, indent=2, default=str)}[fmt](report)
+    if out:
+        out.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        typer.echo(f"wrote {out}: {report['verification']['line']}")
+    else:
+        typer.echo(text)
+    if not report["verification"]["ok"]:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(framework_app, name="framework")
+    app.add_typer(credit_app, name="credit")
+    app.command("audit")(audit)

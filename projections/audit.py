@@ -1,0 +1,183 @@
+"""The registrar's audit of one credit: built from the store itself, not from a read model,
+so what it shows is what the hash chain vouches for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.application import Ledger
+from ledger.canonical import GENESIS, chain_hash
+from ledger.streams import CATALOG_KEY
+
+CREDIT_TYPES = ("credit.proposed", "credit.awarded", "credit.revoked")
+
+
+class AuditError(Exception):
+    pass
+
+
+def _chain_problems(stream: list) -> dict[str, str]:
+    """event id -> problem, for the events of one stream whose link does not verify."""
+    problems, previous = {}, GENESIS
+    for logged in stream:
+        if chain_hash(previous, logged.body) != logged.hash:
+            problems[logged.event["event_id"]] = "its stored content does not match its hash: it was altered"
+        previous = logged.hash
+    return problems
+
+
+def build_audit(ledger: Ledger, learner: str, course_id: str) -> dict[str, Any]:
+    stream = ledger.learner_events(learner)
+    if not stream:
+        raise AuditError(f"no events for learner {learner!r}")
+    catalog = [e.event for e in ledger.stream_events(CATALOG_KEY)]
+    definitions = [e["payload"] for e in catalog if e["type"] == "course.defined" and e["payload"]["course_id"] == course_id]
+    if not definitions:
+        raise AuditError(f"course {course_id!r} has not been defined")
+    titles = {c["id"]: c["title"] for e in catalog if e["type"] == "framework.published"
+              for c in e["payload"]["competencies"]}
+    case_ids = {c["id"]: c.get("case_guid") for e in catalog if e["type"] == "framework.published"
+                for c in e["payload"]["competencies"]}
+    by_id = {e.event["event_id"]: e for e in stream}
+    credits = [e for e in stream if e.event["type"] in CREDIT_TYPES
+               and (e.event["payload"].get("course_id") == course_id
+                    or by_id.get(e.event["payload"].get("credit_event_id", ""), e).event["payload"].get("course_id")
+                    == course_id)]
+    awards = [e for e in credits if e.event["type"] == "credit.awarded"]
+    proposals = [e for e in credits if e.event["type"] == "credit.proposed"]
+    decision_event = awards[-1] if awards else (proposals[-1] if proposals else None)
+    if decision_event is None:
+        raise AuditError(f"{learner} has no credit decision or proposal for {course_id}")
+    decision = decision_event.event
+    basis = decision["payload"]
+    voids = {e.event["payload"]["voided_event_id"]: e for e in stream if e.event["type"] == "evidence.voided"}
+    chain = _chain_problems(stream)
+
+    flags = []
+    for evidence_id in basis["evidence_event_ids"]:
+        void = voids.get(str(evidence_id))
+        if void is not None and void.position > decision_event.position:
+            flags.append(f"evidence {evidence_id} was voided after the decision "
+                         f"({void.event['recorded_at']}): {void.event['payload']['reason']}")
+    newer_rules = [d for d in definitions if d["credit_rule"]["version"] > basis["rule"]["version"]]
+    if newer_rules:
+        flags.append(f"the course's credit rule changed to version {newer_rules[-1]['credit_rule']['version']} "
+                     "after the decision")
+    revocations = [e.event for e in credits if e.event["type"] == "credit.revoked"
+                   and e.event["payload"]["credit_event_id"] == decision["event_id"]]
+    if decision["type"] == "credit.proposed":
+        status = "proposed (awaiting a registrar)"
+    elif revocations:
+        status = "revoked"
+    elif flags:
+        status = "flagged for review"
+    else:
+        status = "awarded"
+
+    problems = []
+    competencies = []
+    for state in basis["competency_states"]:
+        counted_ids = {i["event_id"] for i in state["evidence"]}
+        evidence = []
+        for item in state["evidence"] + state["sign_offs"]:
+            stored = by_id.get(item["event_id"])
+            row = {**item, "recorded_at": stored.event["recorded_at"] if stored else None,
+                   "stored_hash": stored.hash if stored else None}
+            if stored is None:
+                problems.append(f"basis event {item['event_id']} is not in {learner}'s stream")
+            elif stored.hash != item["hash"]:
+                problems.append(f"basis event {item['event_id']} is stored with another hash than the decision's")
+            if item["event_id"] in chain:
+                problems.append(f"basis event {item['event_id']}: {chain[item['event_id']]}")
+            evidence.append(row)
+        voided = []
+        for target, void in voids.items():
+            original = by_id.get(target)
+            if original is None:
+                continue
+            p = original.event["payload"]
+            touches = p.get("competency_id") == state["competency_id"] or state["competency_id"] in p.get("levels", {})
+            if touches or target in counted_ids:
+                voided.append({"event_id": target, "type": original.event["type"],
+                               "score": p.get("score", p.get("levels", {}).get(state["competency_id"])),
+                               "voided_by": void.event["event_id"], "voided_at": void.event["recorded_at"],
+                               "reason": void.event["payload"]["reason"],
+                               "after_decision": void.position > decision_event.position})
+        competencies.append({**state, "title": titles.get(state["competency_id"]),
+                             "case_guid": case_ids.get(state["competency_id"]), "evidence": evidence,
+                             "voided": voided})
+    if decision_event.event["event_id"] in chain:
+        problems.append(f"the decision event itself: {chain[decision_event.event['event_id']]}")
+
+    relevant = {s["competency_id"] for s in basis["competency_states"]}
+    timeline = []
+    for e in stream:
+        ev, p = e.event, e.event["payload"]
+        hit = (ev["type"] in CREDIT_TYPES and e in credits) or p.get("competency_id") in relevant \
+            or bool(relevant & set(p.get("levels", {}))) or bool(relevant & set(p.get("competencies_claimed", []))) \
+            or ev["type"] in ("learner.enrolled", "advisor.assigned") \
+            or (ev["type"] in ("evidence.voided", "advisor.signed_off")
+                and (p.get("voided_event_id") in by_id or p.get("subject_event_id") in by_id))
+        if hit:
+            timeline.append({"recorded_at": ev["recorded_at"], "demonstrated_at": ev["demonstrated_at"],
+                             "type": ev["type"], "event_id": ev["event_id"], "actor": ev["actor"]["id"],
+                             "hash": e.hash})
+    checked = sum(len(s["evidence"]) + len(s["sign_offs"]) for s in basis["competency_states"]) + 1
+    return {
+        "learner_id": learner,
+        "course": {"course_id": course_id, "title": definitions[-1]["title"], "credits": definitions[-1]["credits"],
+                   "current_rule": definitions[-1]["credit_rule"]},
+        "decision": {"status": status, "type": decision["type"], "event_id": decision["event_id"],
+                     "recorded_at": decision["recorded_at"], "approved_by": basis.get("approved_by"),
+                     "proposal_event_id": basis.get("proposal_event_id"), "credits": basis["credits"],
+                     "rule": basis["rule"], "log_position": basis["log_position"], "flags": flags,
+                     "revocations": [{"event_id": r["event_id"], "reason": r["payload"]["reason"],
+                                      "recorded_at": r["recorded_at"]} for r in revocations]},
+        "evidence_event_ids": [str(i) for i in basis["evidence_event_ids"]],
+        "competencies": competencies,
+        "timeline": timeline,
+        "verification": {"ok": not problems, "checked": checked, "problems": problems,
+                         "line": (f"VERIFIED: {checked} hashes in the basis recomputed against {learner}'s stored chain"
+                                  if not problems else f"FAILED: {problems[0]}")},
+    }
+
+
+def render_text(audit: dict[str, Any]) -> str:
+    d, c = audit["decision"], audit["course"]
+    lines = [f"Credit audit: {audit['learner_id']} in {c['course_id']} ({c['title']})",
+             f"Decision: {d['status']}; {d['credits']} credit(s); {d['type']} {d['event_id']} at {d['recorded_at']}"
+             + (f", approved by {d['approved_by']}" if d["approved_by"] else ""),
+             f"Rule: {_rule_text(d['rule'])} (version {d['rule']['version']}); states as of log position "
+             f"{d['log_position']}"]
+    lines += [f"FLAG: {flag}" for flag in d["flags"]]
+    lines += [f"REVOKED: {r['reason']} ({r['event_id']})" for r in d["revocations"]]
+    for comp in audit["competencies"]:
+        level = f"{comp['level']:.2f}" if comp["level"] is not None else "-"
+        lines.append(f"\n{comp['competency_id']} {comp['title'] or ''}: level {level}, "
+                     f"{'mastered' if comp['mastered'] else 'not mastered'}, "
+                     f"{'counted' if comp['counted'] else 'not counted'}; method {comp['method']['name']} "
+                     f"{comp['method']['params']}")
+        for e in comp["evidence"]:
+            what = f"score {e['score']}" if e.get("score") is not None else f"{e.get('decision')} by {e.get('actor_id')}"
+            lines.append(f"  {e['type']:<20} {e['event_id']}  {e['demonstrated_at'][:10]}  {what}  "
+                         f"pos {e['position']}  {e['hash'][:16]}…")
+        for v in comp["voided"]:
+            lines.append(f"  VOIDED {v['type']} {v['event_id']} (score {v['score']}) at {v['voided_at'][:19]}: "
+                         f"{v['reason']}")
+    lines.append("\nTimeline:")
+    lines += [f"  {t['recorded_at'][:19]}  {t['type']:<22} {t['event_id']}  by {t['actor']}" for t in audit["timeline"]]
+    lines.append("\n" + audit["verification"]["line"])
+    lines += [f"  problem: {p}" for p in audit["verification"]["problems"][1:]]
+    return "\n".join(lines)
+
+
+def _rule_text(rule: dict[str, Any]) -> str:
+    if rule["kind"] == "all_mastered":
+        text = "all course competencies mastered"
+    elif rule["kind"] == "n_of_m":
+        text = f"at least {rule['n']} of the course competencies mastered"
+    else:
+        text = f"at least {rule['min_points']:g} points from mastered competencies"
+    if rule.get("required"):
+        text += f", including {', '.join(rule['required'])}"
+    return text

@@ -66,11 +66,18 @@ def framework_import(
 def credit_propose(as_json: bool = JsonOption) -> None:
     """Record a proposal for every learner whose states now satisfy a course's rule (after `ledger project`)."""
     from consumers.credit_engine import propose
+    from consumers.projector import run_projections
 
     current = settings()
     if not current.projections.exists():
         fail(f"no projections at {current.projections}; run `ledger project` first", as_json=as_json)
-    run = propose(open_ledger(as_json=as_json), current.projections)
+    ledger = open_ledger(as_json=as_json)
+    embedded = not current.kafka_bootstrap
+    if embedded:  # with Kafka, the projections follow ledger.events and catch up once the relay runs
+        run_projections(ledger, current.projections)
+    run = propose(ledger, current.projections)
+    if embedded:
+        run_projections(ledger, current.projections)
     if as_json:
         emit_json({"ok": not run.rejected, "proposed": run.proposed, "rejected": run.rejected})
     else:

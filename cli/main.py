@@ -170,6 +170,9 @@ def demo(
     with progress_bar("projecting", ledger.head_position(), enabled=not as_json) as bar:
         projected = run_projections(ledger, settings.projections,
                                     progress=lambda done, total: bar.update(done, total))
+    from consumers.demo_credits import award_and_audit
+
+    credits = award_and_audit(ledger, settings.projections, settings.home / "audits")
     elapsed = time.perf_counter() - started
     check = ledger.verify()
     summary = {
@@ -185,6 +188,7 @@ def demo(
         "seconds": round(elapsed, 2),
         "chains_verified": check.ok,
         "projected_events": projected.events,
+        "credits": credits,
         "projections": str(settings.projections),
         "sample_learners": _samples(settings, district.learners[:3]),
     }
@@ -208,8 +212,14 @@ def demo(
             for p in sample["plans"]:
                 typer.echo(f"    plan {p['plan_id']}: {p['goals_mastered']}/{p['goals']} goals "
                            f"({p['percent']:.0f}%), target {p['target_date']}, pace {p['pace']}")
+        typer.echo(f"Credits: {credits['proposed']} proposed by the credit engine, {credits['awarded']} approved "
+                   f"by {'reg-district'}; evidence behind one award was then voided, so it is flagged for review")
+        for report in credits["audits"]:
+            typer.echo(f"  audit ({report['status']}): {report['path']}")
         first = district.learners[0]
         typer.echo(f"Try: ledger events {first} | ledger state {first} --as-of 2026-01-15 | ledger plan {first}")
+        if credits["flagged"]:
+            typer.echo(f"     ledger audit {' '.join(credits['flagged'])}")
     if not summary["ok"]:
         raise typer.Exit(1)
 

@@ -79,6 +79,11 @@ def approve(ledger: Ledger, learner: str, course: str, registrar: str) -> dict[s
     proposal = _latest(ledger, learner, course, "credit.proposed")
     if proposal is None:
         raise CreditError(f"no credit proposal for {learner} in {course}; run `ledger credit propose` first")
+    existing = [e.event for e in ledger.learner_events(learner) if e.event["type"] == "credit.awarded"
+                and e.event["payload"]["proposal_event_id"] == proposal["event_id"]]
+    if existing:  # approving twice records nothing new
+        return {"credit_event_id": existing[0]["event_id"], "status": "duplicate",
+                **{k: existing[0]["payload"][k] for k in ("course_id", "credits", "approved_by")}}
     award = {
         "event_id": str(uuid.uuid5(_NAMESPACE, f"award:{proposal['event_id']}")),
         "type": "credit.awarded", "schema_version": 1, "learner_id": learner,

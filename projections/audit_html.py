@@ -42,6 +42,9 @@ def render_html(audit: dict[str, Any]) -> str:
     parts += [f"<br>⚑ {_e(flag)}" for flag in d["flags"]]
     parts += [f"<br>Revoked: {_e(r['reason'])}" for r in d["revocations"]]
     parts.append("</div>")
+    v = audit["verification"]
+    # The verdict stands at the top as well as at the end: the first thing a registrar reads.
+    parts.append(f"<p class={'verified' if v['ok'] else 'failed'} id=verification-summary>{_e(v['line'])}</p>")
     parts.append("<h2>Competencies and the evidence that counted</h2>")
     for comp in audit["competencies"]:
         level = f"{comp['level']:.2f}" if comp["level"] is not None else "–"

@@ -89,13 +89,18 @@ def test_an_unknown_schema_version_says_which_exist():
 
 
 def test_only_a_registrar_may_award_credit():
+    evidence = f.assessment("L1")
+    item = {"event_id": evidence["event_id"], "hash": "a" * 64, "position": 5, "type": "assessment.recorded",
+            "demonstrated_at": evidence["demonstrated_at"], "score": 3.0}
     doc = f.event("credit.awarded", {
         "course_id": "CRS-1", "credits": 1.0, "rule": {"kind": "all_mastered", "version": 1},
-        "method": {"name": "mean", "params": {}},
-        "competency_states": [{"competency_id": "C1", "level": 3.0, "mastered": True}],
-        "evidence_event_ids": [f.assessment("L1")["event_id"]], "approved_by": "reg-1"}, learner="L1")
+        "competency_states": [{"competency_id": "C1", "level": 3.0, "mastered": True, "counted": True,
+                               "method": {"name": "mean", "params": {}}, "evidence": [item]}],
+        "evidence_event_ids": [evidence["event_id"]], "log_position": 9,
+        "proposal_event_id": f.assessment("L1")["event_id"], "approved_by": "reg-1"}, learner="L1")
     problem = rejection_of(doc)
     assert "registrar" in problem.reason
+    assert isinstance(parse(json.dumps({**doc, "actor": f.REGISTRAR}), now=NOW), Submission)
 
 
 def test_reference_data_carries_no_learner():

@@ -24,10 +24,8 @@ def chromium(*args):
 
 def test_the_html_audit_renders_the_decision_the_evidence_and_the_verification_in_chromium(tmp_path):
     home = tmp_path / "home"
-    ledger(home, "demo", "--learners", "15")
-    ledger(home, "credit", "propose")
-    first = json.loads(ledger(home, "credit", "list", "--json"))[0]
-    ledger(home, "credit", "approve", first["learner_id"], first["course_id"], "--by", "reg-1")
+    ledger(home, "demo", "--learners", "15")  # the demo approves credits, and flags one
+    first = json.loads(ledger(home, "credit", "list", "--status", "awarded", "--json"))[0]
     report = tmp_path / "audit.html"
     ledger(home, "audit", first["learner_id"], first["course_id"], "--format", "html", "--out", str(report))
 
@@ -41,3 +39,11 @@ def test_the_html_audit_renders_the_decision_the_evidence_and_the_verification_i
     assert "AWARDED" in dom
     assert dom.count('class="evidence"') >= 2
     assert 'id="verification-summary"' in dom and "VERIFIED:" in dom
+
+
+def test_the_demos_flagged_award_says_why_in_its_html_audit(tmp_path):
+    home = tmp_path / "home"
+    summary = json.loads(ledger(home, "demo", "--learners", "15", "--json"))
+    [flagged] = [a for a in summary["credits"]["audits"] if a["status"] == "flagged for review"]
+    html = Path(flagged["path"]).read_text()
+    assert "FLAGGED FOR REVIEW" in html and "entered for the wrong student" in html

@@ -78,6 +78,8 @@ class Ledger(Application):
                 # Learner records are small; keeping the busy ones warm saves re-reading
                 # their streams, and fast-forwarding keeps other writers' events visible.
                 "AGGREGATE_CACHE_MAXSIZE": "20000",
+                # No copy on every read of the cache: _record_batch evicts what it did not save.
+                "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
                 **store_env(settings),
                 **(env or {}),
             }
@@ -97,20 +99,38 @@ class Ledger(Application):
             yield from self._record_batch(batch)
 
     def _record_batch(self, batch: list[tuple[int, Submission | Rejection]]) -> list[Outcome]:
+        # First assume every event id is new: the store's primary key on receipts catches
+        # the ones that are not, and one look-up per event is the biggest cost of posting.
+        look_up_receipts = False
         for _ in range(MAX_CONCURRENCY_RETRIES):
-            outcomes, changed = self._decide(batch)
+            streams: dict[str, Stream] = {}
             try:
+                outcomes, changed = self._decide(batch, streams, look_up_receipts)
                 if changed:
                     self.save(*changed)
             except IntegrityError:
-                # Another writer appended to one of these streams (or recorded one of these
-                # event ids) first. Decide again against what is now stored.
+                # A repeated event id, or another writer appended to one of these streams
+                # first: decide again against what is now stored, looking every receipt up.
+                self._forget(streams)
+                look_up_receipts = True
                 continue
+            except BaseException:
+                self._forget(streams)
+                raise
             return outcomes
         raise RuntimeError("gave up after repeated concurrent writes to the same learners")
 
-    def _decide(self, batch: list[tuple[int, Submission | Rejection]]) -> tuple[list[Outcome], list[Any]]:
-        streams: dict[str, Stream] = {}
+    def _forget(self, streams: dict[str, Stream]) -> None:
+        # Streams come from the cache without a copy, so unsaved events must not stay there.
+        for stream in streams.values():
+            try:
+                self.repository.cache.get(stream.id, evict=True)
+            except KeyError:
+                pass
+
+    def _decide(
+        self, batch: list[tuple[int, Submission | Rejection]], streams: dict[str, Stream], look_up_receipts: bool
+    ) -> tuple[list[Outcome], list[Any]]:
         receipts: dict[UUID, Receipt] = {}
         outcomes: list[Outcome] = []
         recorded_at = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
@@ -121,14 +141,10 @@ class Ledger(Application):
             event = item.event
             key = stream_key(event.kind, event.learner_id)
             fingerprint = sha256_hex(item.fingerprint_source)
-            receipt = receipts.get(event.event_id) or self._receipt(event.event_id)
             event_id = str(event.event_id)
+            receipt = receipts.get(event.event_id) or (self._receipt(event.event_id) if look_up_receipts else None)
             if receipt is not None:
-                if receipt.fingerprint == fingerprint and receipt.stream_key == key:
-                    outcomes.append(Outcome(index, "duplicate", event_id))
-                else:
-                    outcomes.append(Outcome(index, "rejected", event_id, Rejection(
-                        "event_id", f"conflict: {event_id} was already recorded with different content")))
+                outcomes.append(_repeat(index, event_id, receipt, fingerprint, key))
                 continue
             stream = streams.get(key) or self._stream(key)
             streams[key] = stream
@@ -139,13 +155,17 @@ class Ledger(Application):
             else:
                 problem = stream.facts.check(event, catalog.facts)  # type: ignore[union-attr,arg-type]
             if problem is not None:
-                outcomes.append(Outcome(index, "rejected", event_id, problem))
+                # A repeat of a recorded event can break an invariant ("already voided"):
+                # it is a duplicate all the same, so look its receipt up before refusing it.
+                receipt = None if look_up_receipts else self._receipt(event.event_id)
+                outcomes.append(_repeat(index, event_id, receipt, fingerprint, key) if receipt
+                                else Outcome(index, "rejected", event_id, problem))
                 continue
             stream.record(item.stored, recorded_at)
             receipts[event.event_id] = Receipt.issue(event.event_id, key, fingerprint)
             outcomes.append(Outcome(index, "accepted", event_id))
-        changed = [s for s in streams.values() if s.pending_events] + list(receipts.values())
-        return outcomes, changed
+        changed = [s for s in streams.values() if any(isinstance(e, Stream.Recorded) for e in s.pending_events)]
+        return outcomes, changed + list(receipts.values())
 
     def _stream(self, key: str) -> Stream:
         try:
@@ -229,6 +249,13 @@ class Ledger(Application):
                 progress(position, top)
         report.streams = len(heads)
         return report
+
+
+def _repeat(index: int, event_id: str, receipt: Receipt, fingerprint: str, key: str) -> Outcome:
+    if receipt.fingerprint == fingerprint and receipt.stream_key == key:
+        return Outcome(index, "duplicate", event_id)
+    return Outcome(index, "rejected", event_id,
+                   Rejection("event_id", f"conflict: {event_id} was already recorded with different content"))
 
 
 def _check_link(state_bytes: bytes, previous: str) -> tuple[str | None, str | None, str]:

@@ -165,6 +165,9 @@ class OfficialProjection:
         voids_of_stored: list[dict[str, Any]] = []
         touched_pairs: set[tuple[str, str]] = set()
         touched_plans: set[str] = set()
+        learners: dict[str, dict[str, Any]] = {}
+        learners_loaded = False
+        voids: list[tuple[str, str, str]] = []
         plans: dict[tuple[str, str], dict[str, Any]] = {}
 
         def flush_evidence() -> None:
@@ -183,13 +186,11 @@ class OfficialProjection:
             elif type_ == "course.defined":
                 flush_evidence()
                 touched_pairs |= self._define_course(p, logged.position)
-            elif type_ == "learner.enrolled":
-                _run(con, "INSERT OR REPLACE INTO learner VALUES (?, ?, ?, ?, coalesce("
-                            "(SELECT advisors FROM learner WHERE learner_id = ?), []))",
-                            [learner, e["school_id"], p["grade"], e["demonstrated_at"], learner])
-            elif type_ == "advisor.assigned":
-                _run(con, "UPDATE learner SET advisors = list_distinct(list_append(advisors, ?)) "
-                            "WHERE learner_id = ?", [p["advisor_id"], learner])
+            elif type_ in ("learner.enrolled", "advisor.assigned"):
+                if not learners_loaded:
+                    learners.update(self._load_learners(batch))
+                    learners_loaded = True
+                learners[learner] = _learner_after(learners.get(learner), e)
             elif type_ in EVIDENCE_TYPES:
                 row = _evidence_row(logged)
                 evidence[e["event_id"]] = row
@@ -200,7 +201,7 @@ class OfficialProjection:
                     touched_pairs.add((learner, competency))
             elif type_ == "evidence.voided":
                 target = p["voided_event_id"]
-                self._flag_credits_resting_on(target, e["event_id"], p["reason"])
+                voids.append((target, e["event_id"], p["reason"]))
                 void = {"voided": True, "voided_by": e["event_id"], "voided_at": e["recorded_at"],
                         "void_reason": p["reason"]}
                 if target in evidence:
@@ -213,9 +214,9 @@ class OfficialProjection:
                 touched_pairs |= {(learner, c) for c in competencies}
             elif type_.startswith("plan."):
                 key = (learner, p["plan_id"])
-                if key not in plans:
+                if key not in plans and type_ != "plan.set":
                     plans[key] = self._load_plan(*key)
-                plans[key] = _plan_after(plans[key], e)
+                plans[key] = _plan_after(plans.get(key), e)
                 touched_plans.add(learner)
             elif type_ in ("credit.proposed", "credit.awarded"):
                 self._record_credit(logged)
@@ -228,6 +229,14 @@ class OfficialProjection:
             _run(con, "UPDATE evidence SET voided = true, voided_by = v.voided_by, voided_at = v.voided_at, "
                         "void_reason = v.void_reason FROM _voids v WHERE evidence.event_id = v.event_id")
             con.unregister("_voids")
+        if learners:
+            _delete_keys(con, "learner", ("learner_id",), [(l,) for l in learners])
+            _insert(con, "learner", list(learners.values()), list(_LEARNER_COLUMNS))
+        # An award never rests on evidence voided before it (the ledger refuses that), so
+        # flagging after the whole batch finds exactly the awards a later void undermines.
+        if voids and _has_credits(con):
+            for target, void_id, reason in voids:
+                self._flag_credits_resting_on(target, void_id, reason)
         if plans:
             _delete_keys(con, "plan", ("learner_id", "plan_id"), list(plans))
             _insert(con, "plan", [p for p in plans.values() if p is not None], list(_PLAN_COLUMNS))
@@ -288,24 +297,31 @@ class OfficialProjection:
         return self._pairs_for(p["competencies"])
 
     def _resolve_methods(self) -> None:
-        # A competency's own method wins; else the first course (by id) that lists it; else the default.
-        rows = self.con.execute("SELECT competency_id FROM competency WHERE method IS NULL OR method LIKE '~%'").fetchall()
-        if not rows:
-            return
-        by_course = dict(self.con.execute(
-            "SELECT c, arg_min(mastery_method, course_id) FROM (SELECT unnest(competencies) AS c, course_id, "
-            "mastery_method FROM course) GROUP BY c").fetchall())
-        for (competency_id,) in rows:
-            method = json.loads(by_course.get(competency_id) or json.dumps(DEFAULT_METHOD))
-            # "~" marks an inherited method, so a later course definition may still replace it.
-            _run(self.con, "UPDATE competency SET method = ?, params = ? WHERE competency_id = ?",
-                             ["~" + method["name"], json.dumps(method.get("params", {}), sort_keys=True),
-                              competency_id])
+        # A competency's own method wins; else the first course (by id) that lists it; else the
+        # default. "~" marks an inherited method, so a later course definition may replace it.
+        _run(self.con, """
+            UPDATE competency SET method = '~' || json_extract_string(coalesce(m.mastery_method, ?), '$.name'),
+                                  params = coalesce(json_extract(coalesce(m.mastery_method, ?), '$.params'), '{}')::VARCHAR
+            FROM (SELECT c.competency_id, arg_min(course.mastery_method, course.course_id) AS mastery_method
+                  FROM competency c LEFT JOIN course ON list_contains(course.competencies, c.competency_id)
+                  GROUP BY c.competency_id) m
+            WHERE competency.competency_id = m.competency_id
+              AND (competency.method IS NULL OR competency.method LIKE '~%')""",
+             [json.dumps(DEFAULT_METHOD), json.dumps(DEFAULT_METHOD)])
 
     def _pairs_for(self, competencies: list[str]) -> set[tuple[str, str]]:
         rows = self.con.execute("SELECT DISTINCT learner_id, competency_id FROM evidence_score "
                                 "WHERE list_contains(?, competency_id)", [competencies]).fetchall()
         return {(l, c) for l, c in rows}
+
+    def _load_learners(self, batch: Sequence[LoggedEvent]) -> dict[str, dict[str, Any]]:
+        """The stored rows of the learners this batch enrols or assigns advisors to, in one query."""
+        ids = sorted({l.event["learner_id"] for l in batch if l.event["type"] in ("learner.enrolled", "advisor.assigned")})
+        rows = self.con.execute("SELECT learner_id, school_id, grade, enrolled_at, advisors FROM learner "
+                                "WHERE list_contains(?, learner_id)", [ids]).fetchall()
+        return {learner: {"learner_id": learner, "school_id": school, "grade": grade,
+                          "enrolled_at": enrolled_at.isoformat() if enrolled_at else None, "advisors": list(advisors)}
+                for learner, school, grade, enrolled_at, advisors in rows}
 
     def _load_plan(self, learner: str, plan_id: str) -> dict[str, Any] | None:
         row = self.con.execute("SELECT title, goals, target_date, set_at FROM plan WHERE learner_id = ? AND plan_id = ?",
@@ -382,6 +398,7 @@ _COMPETENCY_COLUMNS = ("competency_id", "framework_id", "title", "parent_id", "c
                        "threshold", "method", "params")
 _STATE_COLUMNS = ("learner_id", "competency_id", "level", "mastered", "method", "params", "evidence_count",
                   "first_demonstrated", "last_demonstrated", "mastered_since")
+_LEARNER_COLUMNS = ("learner_id", "school_id", "grade", "enrolled_at", "advisors")
 _PLAN_COLUMNS = ("learner_id", "plan_id", "title", "goals", "target_date", "set_at")
 _CREDIT_COLUMNS = ("credit_event_id", "kind", "learner_id", "course_id", "rule_version", "position", "decided_at",
                    "status", "evidence_ids", "proposal_event_id", "approved_by", "basis", "note")
@@ -409,9 +426,23 @@ def _evidence_row(logged: LoggedEvent) -> dict[str, Any]:
         "demonstrated_at": e["demonstrated_at"], "recorded_at": e["recorded_at"],
         "actor_id": e["actor"]["id"], "actor_role": e["actor"]["role"],
         "subject_event_id": p.get("subject_event_id") or p.get("artifact_event_id"),
-        "hash": logged.hash, "detail": json.dumps(p, sort_keys=True),
+        "hash": logged.hash, "detail": json.dumps(p),
         "voided": False, "voided_by": None, "voided_at": None, "void_reason": None,
     }
+
+
+def _has_credits(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("SELECT count(*) FROM credit_audit").fetchall()[0][0] > 0
+
+
+def _learner_after(learner: dict[str, Any] | None, e: dict[str, Any]) -> dict[str, Any]:
+    if e["type"] == "learner.enrolled":
+        advisors = learner["advisors"] if learner else []
+        return {"learner_id": e["learner_id"], "school_id": e["school_id"], "grade": e["payload"]["grade"],
+                "enrolled_at": e["demonstrated_at"], "advisors": advisors}
+    assert learner is not None  # the ledger refuses events for learners who are not enrolled
+    advisors = learner["advisors"] + [a for a in [e["payload"]["advisor_id"]] if a not in learner["advisors"]]
+    return {**learner, "advisors": advisors}
 
 
 def _plan_after(plan: dict[str, Any] | None, e: dict[str, Any]) -> dict[str, Any] | None:

@@ -1,0 +1,118 @@
+"""Shared by the benchmark scripts: the workload, timing, peak memory, and BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+EVENTS_PER_LEARNER = 84  # what ledger.demo.generate makes per learner, measured
+
+
+def district_lines(events: int, seed: int = 1) -> list[str]:
+    """Realistic demo history of about `events` events: learner sequences of assessments,
+    artifacts, scores, sign-offs, plans and voids (ledger.demo), cut to the size asked."""
+    from ledger.demo import generate
+
+    learners = max(1, round(events / EVENTS_PER_LEARNER))
+    lines = generate(seed=seed, learners=learners).lines
+    seen, out = set(), []
+    for line in lines:
+        event_id = json.loads(line)["event_id"]
+        if event_id not in seen:  # benchmark new events, not the demo's retried posts
+            seen.add(event_id)
+            out.append(line)
+    return out[:events]
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - started, result
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def machine() -> str:
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "unknown cpu"
+    cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    versions = ", ".join(f"{p} {version(p)}" for p in ("eventsourcing", "kafka-python", "duckdb", "pyarrow", "pydantic"))
+    return f"{cpu}, {cores} cores; Python {platform.python_version()}; {versions}"
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+def report(title: str, command: str, rows: list[list[str]], header: list[str], notes: str = "") -> None:
+    """Print the table and append it, with machine, versions, date and command, to BENCHMARKS.md."""
+    text = table(rows, header)
+    print(text)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    block = (f"\n### {title} — {stamp}\n\n`{command}`  \n{machine()}\n\n{text}\n" + (f"\n{notes}\n" if notes else ""))
+    if not BENCHMARKS.exists():
+        BENCHMARKS.write_text("# Benchmarks\n\nAppended by the scripts in `bench/` (see bench/README.md). Every "
+                              "figure stands beside a raw baseline measured in the same run; on these shared, noisy "
+                              "machines compare the ratios.\n")
+    with BENCHMARKS.open("a") as out:
+        out.write(block)
+
+
+def command_line() -> str:
+    return "python " + " ".join([str(Path(sys.argv[0]).relative_to(ROOT)) if Path(sys.argv[0]).is_absolute()
+                                 else sys.argv[0], *sys.argv[1:]])
+
+
+def prepared_home(events: int) -> Path:
+    """A ledger folder holding `events` demo events (posted once, then reused by every script)."""
+    import os
+
+    from ledger.application import Ledger
+    from ledger.config import Settings
+
+    home = Path(os.environ.get("LEDGER_BENCH_DIR", Path.home() / ".cache" / "mastery-ledger" / "bench")) / str(events)
+    done = home / "posted"
+    if not done.exists():
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
+        ledger = Ledger(Settings.load({"LEDGER_HOME": str(home)}))
+        lines = district_lines(events)
+        print(f"preparing {len(lines):,} events in {home} ...", file=sys.stderr)
+        for outcome in ledger.post(lines):
+            if outcome.rejection is not None:
+                raise SystemExit(f"benchmark history refused: {outcome.rejection}")
+        done.write_text(str(len(lines)))
+    return home
+
+
+def open_ledger(home: Path):
+    from ledger.application import Ledger
+    from ledger.config import Settings
+
+    return Ledger(Settings.load({"LEDGER_HOME": str(home)}))

@@ -19,7 +19,8 @@ import pyarrow as pa
 
 from ledger.application import LoggedEvent
 from ledger.events import EVIDENCE_TYPES
-from projections.methods import DEFAULT_METHOD, mastered_since, trajectory
+from projections.methods import DEFAULT_METHOD
+from projections.state import competency_state, methods_by_competency
 
 PROJECTIONS = ("evidence", "competency_state", "plan_progress", "credit_audit")
 
@@ -347,8 +348,7 @@ class OfficialProjection:
                 JOIN evidence e ON e.event_id = s.event_id
                 WHERE NOT coalesce(e.voided, false)
                 ORDER BY s.learner_id, s.competency_id, s.demonstrated_at, s.position""").fetchall()
-            methods = {c: (m.lstrip("~"), p, t) for c, m, p, t in con.execute(
-                "SELECT competency_id, method, params, threshold FROM competency").fetchall()}
+            methods = methods_by_competency(con)
             _run(con, "DELETE FROM competency_state WHERE EXISTS (SELECT 1 FROM _pairs WHERE "
                         "_pairs.learner_id = competency_state.learner_id AND "
                         "_pairs.competency_id = competency_state.competency_id)")
@@ -361,14 +361,8 @@ class OfficialProjection:
         for (learner, competency), evidence in grouped.items():
             if competency not in methods:
                 continue
-            name, params, threshold = methods[competency]
-            estimates = trajectory({"name": name, "params": json.loads(params)}, [s for s, _ in evidence], threshold)
-            since = mastered_since(estimates)
-            out.append({"learner_id": learner, "competency_id": competency, "level": estimates[-1].level,
-                        "mastered": estimates[-1].mastered, "method": name, "params": params,
-                        "evidence_count": len(evidence), "first_demonstrated": evidence[0][1],
-                        "last_demonstrated": evidence[-1][1],
-                        "mastered_since": evidence[since][1] if since is not None else None})
+            out.append({"learner_id": learner, "competency_id": competency,
+                        **competency_state(methods[competency], evidence)})
         _insert(con, "competency_state", out, list(_STATE_COLUMNS))
 
     def _recompute_plans(self, learners: set[str]) -> None:

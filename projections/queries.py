@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import date, datetime, time, timezone
 from typing import Any
 
 import duckdb
 
-from projections.methods import mastered_since, trajectory
+from projections.state import competency_state, methods_by_competency
 
 # How far ahead of or behind the straight line from plan start to target date a learner may
 # be and still be "on track": a tenth of the goals.
@@ -54,20 +53,13 @@ def competency_states(
           AND NOT (coalesce(e.voided, false) AND ($recorded_by IS NULL OR e.voided_at <= $recorded_by))
         ORDER BY s.competency_id, s.demonstrated_at, s.position""",
         {"learner": learner, "demonstrated_by": demonstrated_by, "recorded_by": recorded_by}).fetchall()
-    methods = {c: (m.lstrip("~"), p, t) for c, m, p, t in con.execute(
-        "SELECT competency_id, method, params, threshold FROM competency").fetchall()}
+    methods = methods_by_competency(con)
     grouped: dict[str, list[tuple[float, datetime]]] = defaultdict(list)
     for competency, score, at in rows:
         grouped[competency].append((score, at))
     out = []
     for competency, evidence in sorted(grouped.items()):
-        name, params, threshold = methods[competency]
-        estimates = trajectory({"name": name, "params": json.loads(params)}, [s for s, _ in evidence], threshold)
-        since = mastered_since(estimates)
-        out.append({"competency_id": competency, "level": estimates[-1].level, "mastered": estimates[-1].mastered,
-                    "method": name, "params": params, "evidence_count": len(evidence),
-                    "first_demonstrated": evidence[0][1], "last_demonstrated": evidence[-1][1],
-                    "mastered_since": evidence[since][1] if since is not None else None})
+        out.append({"competency_id": competency, **competency_state(methods[competency], evidence)})
     return out
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 FRAMEWORK = "fw-test"
@@ -83,3 +85,7 @@ def setup(learners: list[str] = ("L1",)) -> list[dict]:
     for learner in learners:
         docs.append(enrolled(learner))
     return docs
+
+
+# Files no one in this project wrote, beside the checkout (../shared/data); LEDGER_SHARED moves it.
+SHARED_DATA = Path(os.environ.get("LEDGER_SHARED", Path(__file__).resolve().parents[2].parent / "shared")) / "data"

@@ -10,7 +10,7 @@ from ledger.case_import import CaseImportError, framework_payload
 from tests import factories as f
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "case_small.json").read_text())
-REAL = Path("/work/shared/data/case")
+REAL = f.SHARED_DATA / "case"
 
 
 def publish(ledger, payload):

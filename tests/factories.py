@@ -88,4 +88,4 @@ def setup(learners: list[str] = ("L1",)) -> list[dict]:
 
 
 # Files no one in this project wrote, beside the checkout (../shared/data); LEDGER_SHARED moves it.
-SHARED_DATA = Path(os.environ.get("LEDGER_SHARED", Path(__file__).resolve().parents[2].parent / "shared")) / "data"
+SHARED_DATA = Path(os.environ.get("LEDGER_SHARED", Path(__file__).resolve().parents[1].parent / "shared")) / "data"

@@ -288,7 +288,7 @@ def _main(argv: list[str]) -> int:
         elif command == "status":
             print(json.dumps(status(cfg).as_dict()))
         else:
-            print(f"usage: python -m consumers.kafka_broker fetch|start|stop|status", file=sys.stderr)
+            print("usage: python -m consumers.kafka_broker fetch|start|stop|status", file=sys.stderr)
             return 2
     except BrokerError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -33,7 +33,7 @@ def render_html(audit: dict[str, Any]) -> str:
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Credit audit {_e(audit['learner_id'])} "
              f"{_e(c['course_id'])}</title><style>{STYLE}</style></head><body>",
              f"<h1>Credit audit: {_e(audit['learner_id'])} in {_e(c['course_id'])} — {_e(c['title'])}</h1>",
-             f"<p class=muted>Built from the ledger's stored events; every hash below was recomputed.</p>",
+             "<p class=muted>Built from the ledger's stored events; every hash below was recomputed.</p>",
              f"<h2>Decision</h2><div class='decision {state_class}'><strong>{_e(d['status']).upper()}</strong>: "
              f"{_e(d['credits'])} credit(s). {_e(d['type'])} <code>{_e(d['event_id'])}</code> recorded "
              f"{_e(d['recorded_at'])}" + (f", approved by <strong>{_e(d['approved_by'])}</strong>" if d["approved_by"] else "")

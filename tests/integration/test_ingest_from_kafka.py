@@ -1,7 +1,6 @@
 """Ingest against the real broker: submissions recorded or dead-lettered, never lost or doubled."""
 
 import json
-import os
 import subprocess
 import sys
 

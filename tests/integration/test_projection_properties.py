@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tests import factories as f
 from tests.conftest import make_ledger
-from tests.projection_support import project_in_batches, table_rows
+from tests.projection_support import project_in_batches
 
 LEARNERS = ["L1", "L2"]
 COMPETENCIES = ["C1", "C2", "C3"]

@@ -14,7 +14,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from ledger.canonical import GENESIS, chain_hash, sha256_hex
-from ledger.config import Settings
+from ledger.config import ConfigError, Settings
 from ledger.events import upcast
 from ledger.intake import Rejection, Submission, parse
 from ledger.streams import CATALOG_KEY, RECORDED_TOPIC, Receipt, Stream, stream_id, stream_key
@@ -65,7 +65,8 @@ def store_env(settings: Settings) -> dict[str, str]:
             "SQLITE_DBNAME": settings.store,
             "SQLITE_LOCK_TIMEOUT": "30",
         }
-    raise NotImplementedError("the PostgreSQL store arrives with the service issue")
+    raise ConfigError(f"LEDGER_STORE={settings.store!r}: only a SQLite file is supported so far "
+                      "(the PostgreSQL store is not built yet)")
 
 
 class Ledger(Application):

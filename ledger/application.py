@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,7 +26,7 @@ Status = Literal["accepted", "duplicate", "rejected"]
 # Lines are recorded in transactions of this many; a crash loses at most the open one,
 # which the client re-posts and the receipts turn into duplicates.
 BATCH_SIZE = 500
-MAX_CONCURRENCY_RETRIES = 20
+MAX_CONCURRENCY_RETRIES = 50
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ class Ledger(Application):
         # First assume every event id is new: the store's primary key on receipts catches
         # the ones that are not, and one look-up per event is the biggest cost of posting.
         look_up_receipts = False
-        for _ in range(MAX_CONCURRENCY_RETRIES):
+        for attempt in range(MAX_CONCURRENCY_RETRIES):
             streams: dict[str, Stream] = {}
             try:
                 outcomes, changed = self._decide(batch, streams, look_up_receipts)
@@ -114,6 +116,8 @@ class Ledger(Application):
                 # first: decide again against what is now stored, looking every receipt up.
                 self._forget(streams)
                 look_up_receipts = True
+                # Without a random pause two busy writers can keep colliding in lockstep.
+                time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 25)))
                 continue
             except BaseException:
                 self._forget(streams)

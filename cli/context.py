@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 
 from cli.output import fail
@@ -31,3 +32,13 @@ def open_projections(as_json: bool):
         return official.connect(current.projections, read_only=True)
     except Exception as error:  # DuckDB raises its own IOException while a writer holds the file
         fail(f"cannot open {current.projections}: {str(error).splitlines()[0]}", as_json=as_json)
+
+
+def when(value: str | None, option: str, as_json: bool) -> date | datetime | None:
+    """A command-line date (YYYY-MM-DD, the whole day) or ISO datetime, or a one-line refusal."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r} is not a date (YYYY-MM-DD) or an ISO datetime", as_json=as_json)

@@ -37,6 +37,7 @@ def _global(
 
 from cli.context import open_ledger as _open  # noqa: E402
 from cli.context import open_projections
+from cli.context import when as _when
 from cli.context import settings as _settings
 
 
@@ -434,17 +435,6 @@ def _projections(learner: str, as_json: bool):
     if not queries.learner_exists(con, learner):
         fail(f"learner {learner!r} is not in the projections", as_json=as_json)
     return con
-
-
-def _when(value: Optional[str], option: str, as_json: bool):
-    if value is None:
-        return None
-    from datetime import date, datetime
-
-    try:
-        return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
-    except ValueError:
-        fail(f"{option} {value!r} is not a date (YYYY-MM-DD) or an ISO datetime", as_json=as_json)
 
 
 @app.command()

@@ -1,9 +1,234 @@
-"""Research commands (`ledger replay`, `ledger models ...`, `ledger export`), registered on the main app."""
+"""Research commands (`ledger replay`, `ledger models ...`, `ledger export`), registered on the main app.
+
+They read the official read models and never write to them."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+
+from cli.context import open_projections, settings, when
+from cli.output import emit_json, fail, progress_bar
+
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+ParamOption = typer.Option(None, "--param", "-p", help="Model parameter name=value (repeatable).")
+AsOfOption = typer.Option(None, "--as-of", help="Only evidence demonstrated by this date.")
+KnownAtOption = typer.Option(None, "--known-at", help="Only what the ledger knew on this date.")
+
+models_app = typer.Typer(help="Mastery models for research: list, compare, evaluate.", no_args_is_help=True)
+
+
+def _history(as_of: Optional[str], known_at: Optional[str], as_json: bool) -> tuple[list, dict[str, Any]]:
+    from projections import official
+    from projections.research import load_histories
+
+    con = open_projections(as_json)
+    try:
+        competencies = load_histories(con, as_of=when(as_of, "--as-of", as_json),
+                                      known_at=when(known_at, "--known-at", as_json))
+        source = {"projections": str(settings().projections), "position": official.position(con),
+                  "as_of": as_of, "known_at": known_at}
+    finally:
+        con.close()
+    if not competencies:
+        fail("no counted evidence to replay; post evidence and run `ledger project` first", as_json=as_json)
+    return competencies, source
+
+
+def _params(pairs: Optional[list[str]], as_json: bool) -> dict[str, Any]:
+    from projections.models import ModelError, parse_params
+
+    try:
+        return parse_params(pairs or [])
+    except ModelError as error:
+        fail(str(error), as_json=as_json)
+
+
+def _run(work, as_json: bool):
+    """Run model work, turning a model's failure into a one-line error."""
+    from projections.models import ModelError
+
+    try:
+        return work()
+    except ModelError as error:
+        fail(str(error), as_json=as_json)
+
+
+def replay(
+    model: str = typer.Option(..., "--model", "-m", help="Built-in name, package.module:Class or file.py:Class."),
+    param: Optional[list[str]] = ParamOption,
+    as_of: Optional[str] = AsOfOption,
+    known_at: Optional[str] = KnownAtOption,
+    out: Optional[Path] = typer.Option(None, "--out", help="Parquet file (default: LEDGER_HOME/research/...)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Replay the whole evidence history into a model; its trajectories go to Parquet, never
+    to the official tables."""
+    from projections.export import write_replay
+    from projections.models import build
+    from projections.research import OFFICIAL, replay as run_replay
+
+    params = _params(param, as_json)
+    if model != OFFICIAL:
+        _run(lambda: build(model, params), as_json)  # refuse a bad name or parameter before reading anything
+    competencies, source = _history(as_of, known_at, as_json)
+    total = sum(len(c.histories) for c in competencies)
+    with progress_bar(f"replaying {model}", total, enabled=not as_json) as bar:
+        result = _run(lambda: run_replay(competencies, model, params, progress=bar.update), as_json)
+    if out is None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in model)
+        out = settings().home / "research" / f"replay-{safe}-{stamp}.parquet"
+    write_replay(result, out, source)
+    mastered = sum(m for m, _, _ in result.final().values())
+    summary = {"ok": True, "model": model, "params": params, "out": str(out), "rows": result.table.num_rows,
+               "learners": result.learners, "learner_competencies": result.pairs, "mastered": mastered,
+               "fitted": result.fitted, **source}
+    if as_json:
+        emit_json(summary)
+        return
+    typer.echo(f"replayed {result.table.num_rows} pieces of evidence for {result.learners} learners into {model}: "
+               f"{mastered} of {result.pairs} learner-competencies mastered")
+    typer.echo(f"wrote {out}")
+
+
+@models_app.command("list")
+def models_list(as_json: bool = JsonOption) -> None:
+    """The built-in models and how to name your own."""
+    from projections.models import BUILT_IN
+    from projections.research import OFFICIAL
+
+    rows = {OFFICIAL: "each competency's own official method and parameters", **BUILT_IN}
+    if as_json:
+        emit_json([{"name": k, "description": v} for k, v in rows.items()])
+        return
+    for name, description in rows.items():
+        typer.echo(f"{name:<20} {description}")
+    typer.echo("\nYour own: --model package.module:Class or --model path/to/file.py:Class "
+               "(a class with estimates(scores, scale); optional fit, prior, fitted).")
+
+
+@models_app.command("compare")
+def models_compare(
+    a: str = typer.Argument(..., help="First model."),
+    b: str = typer.Argument(..., help="Second model."),
+    param_a: Optional[list[str]] = typer.Option(None, "--param-a", help="Parameter of A, name=value."),
+    param_b: Optional[list[str]] = typer.Option(None, "--param-b", help="Parameter of B, name=value."),
+    as_of: Optional[str] = AsOfOption,
+    known_at: Optional[str] = KnownAtOption,
+    examples: int = typer.Option(3, "--examples", min=0, help="Examples of differences per competency."),
+    as_json: bool = JsonOption,
+) -> None:
+    """How many learners' mastery decisions differ between two models, per competency and overall."""
+    from projections.research import compare, replay as run_replay
+
+    pa_, pb_ = _params(param_a, as_json), _params(param_b, as_json)
+    competencies, source = _history(as_of, known_at, as_json)
+    total = sum(len(c.histories) for c in competencies)
+    with progress_bar(f"replaying {a} and {b}", 2 * total, enabled=not as_json) as bar:
+        ra = _run(lambda: run_replay(competencies, a, pa_, progress=bar.update), as_json)
+        rb = _run(lambda: run_replay(competencies, b, pb_, progress=lambda d, t: bar.update(total + d)), as_json)
+    overall, per = compare(ra, rb, examples=examples)
+    if as_json:
+        emit_json({"a": {"model": a, "params": pa_}, "b": {"model": b, "params": pb_}, **source,
+                   "overall": overall.as_dict(), "competencies": [d.as_dict() for d in per]})
+        return
+    share = 100.0 * overall.differ / overall.pairs if overall.pairs else 0.0
+    typer.echo(f"A = {a}, B = {b}: {overall.differ} of {overall.pairs} learner-competency decisions differ "
+               f"({share:.1f}%); mastered only by A {overall.only_a}, only by B {overall.only_b}")
+    typer.echo(f"  {'competency':<14} {'pairs':>6} {'differ':>7} {'only A':>7} {'only B':>7}")
+    for d in per:
+        typer.echo(f"  {d.competency_id:<14} {d.pairs:>6} {d.differ:>7} {d.only_a:>7} {d.only_b:>7}")
+    if overall.examples:
+        typer.echo("  for example:")
+    for d in per:
+        for e in d.examples:
+            typer.echo(f"    {e['learner_id']} {e['competency_id']}: A {_decision(e['a'])}, B {_decision(e['b'])}")
+
+
+def _decision(side: dict[str, Any]) -> str:
+    value = (f"level {side['level']:.2f}" if side["level"] is not None
+             else f"p {side['p_mastery']:.2f}" if side["p_mastery"] is not None else "")
+    return f"{'mastered' if side['mastered'] else 'not yet'} ({value})"
+
+
+@models_app.command("evaluate")
+def models_evaluate(
+    models: list[str] = typer.Argument(..., help="Models to score; give parameters as name?k=v&k=v or with --param "
+                                                 "(applies to every model)."),
+    param: Optional[list[str]] = ParamOption,
+    folds: int = typer.Option(5, "--folds", min=1,
+                              help="Learner-wise folds for models that fit (1 = fit and score on the same learners)."),
+    as_of: Optional[str] = AsOfOption,
+    known_at: Optional[str] = KnownAtOption,
+    per_competency: bool = typer.Option(False, "--per-competency", help="Also print every competency's scores."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Predict every assessment from the evidence before it; AUC, RMSE and log loss per model."""
+    from projections.research import evaluate
+
+    shared = _params(param, as_json)
+    specs = [_split_spec(m, shared, as_json) for m in models]
+    competencies, source = _history(as_of, known_at, as_json)
+    results = []
+    with progress_bar("evaluating", len(specs) * len(competencies), enabled=not as_json) as bar:
+        for i, (name, params) in enumerate(specs):
+            results.append((name, params, _run(lambda: evaluate(
+                competencies, name, params, folds=folds,
+                progress=lambda d, t: bar.update(i * len(competencies) + d)), as_json)))
+    ranked = sorted(results, key=lambda r: (r[2].overall.logloss is None, r[2].overall.logloss or 0.0))
+    if as_json:
+        emit_json({**source, "folds": folds, "models": [
+            {"model": name, "params": params, "overall": ev.overall.as_dict(),
+             "competencies": {c: s.as_dict() for c, s in ev.per_competency.items()}} for name, params, ev in ranked]})
+        return
+    typer.echo(f"{'model':<28} {'n':>7} {'AUC':>6} {'RMSE':>6} {'logloss':>8}   (best log loss first; folds={folds})")
+    for name, params, ev in ranked:
+        typer.echo(f"{_label(name, params):<28} {_row(ev.overall)}")
+        if per_competency:
+            for competency, scores in ev.per_competency.items():
+                typer.echo(f"  {competency:<26} {_row(scores)}")
+
+
+def _split_spec(spec: str, shared: dict[str, Any], as_json: bool) -> tuple[str, dict[str, Any]]:
+    """`bkt?prior=0.2&learn=0.1` gives one model its own parameters on the command line."""
+    name, _, query = spec.partition("?")
+    return name, {**shared, **_params([p for p in query.split("&") if p], as_json)}
+
+
+def _label(name: str, params: dict[str, Any]) -> str:
+    return name + (" " + ",".join(f"{k}={v}" for k, v in params.items()) if params else "")
+
+
+def _row(scores) -> str:
+    fmt = lambda v, spec: format(v, spec) if v is not None else "—"  # noqa: E731
+    return f"{scores.n:>7} {fmt(scores.auc, '6.3f'):>6} {fmt(scores.rmse, '6.3f'):>6} {fmt(scores.logloss, '8.4f'):>8}"
+
+
+def export(
+    parquet: Path = typer.Option(..., "--parquet", help="Directory for one Parquet file per table."),
+    as_json: bool = JsonOption,
+) -> None:
+    """The evidence history and the official states as Parquet (pandas, polars, R, Spark)."""
+    from projections.export import export_parquet
+
+    con = open_projections(as_json)
+    try:
+        written = export_parquet(con, parquet)
+    finally:
+        con.close()
+    if as_json:
+        emit_json({"ok": True, "directory": str(parquet), "tables": written})
+        return
+    for table, rows in written.items():
+        typer.echo(f"{parquet / (table + '.parquet')}: {rows} rows")
 
 
 def register(app: typer.Typer) -> None:
     """Add the research commands to `app`."""
+    app.command()(replay)
+    app.command()(export)
+    app.add_typer(models_app, name="models")

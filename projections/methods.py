@@ -8,6 +8,7 @@ replays share one implementation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,8 +18,16 @@ DEFAULT_METHOD = {"name": "decaying_average", "params": {"weight": 0.65}}
 
 @dataclass(frozen=True)
 class Estimate:
+    """A model's belief after one piece of evidence.
+
+    `level` is on the competency's scale; `p_mastery` is a probability of mastery for models
+    that have one; `p_next` is the probability that the next piece of evidence reaches the
+    mastery threshold (used to evaluate models), or None to derive it from the level."""
+
     level: float | None
     mastered: bool
+    p_mastery: float | None = None
+    p_next: float | None = None
 
 
 Method = Callable[[Sequence[float], dict[str, Any], float], list[Estimate]]
@@ -75,12 +84,32 @@ def n_times_at_mastery(scores: Sequence[float], params: dict[str, Any], threshol
     return out
 
 
+def power_law(scores: Sequence[float], params: dict[str, Any], threshold: float) -> list[Estimate]:
+    """Marzano's power law: fit score = a * n^b to the evidence so far (least squares on
+    log-log, scores shifted to start at 1) and read the curve at the latest piece."""
+    floor = _param(params, "floor", 1.0, -1e9, 1e9)  # the scale's minimum, so the shift keeps logs finite
+    out, xs, ys = [], [], []
+    for n, score in enumerate(scores, 1):
+        xs.append(math.log(n))
+        ys.append(math.log(max(score - floor, 0.0) + 1.0))
+        if n == 1:
+            level = score
+        else:
+            mx, my = sum(xs) / n, sum(ys) / n
+            sxx = sum((x - mx) ** 2 for x in xs)
+            slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+            level = math.exp(my + slope * (xs[-1] - mx)) - 1.0 + floor
+        out.append(Estimate(level, level >= threshold))
+    return out
+
+
 METHODS: dict[str, Method] = {
     "decaying_average": decaying_average,
     "most_recent": most_recent,
     "highest": highest,
     "mean": mean,
     "n_times_at_mastery": n_times_at_mastery,
+    "power_law": power_law,
 }
 
 

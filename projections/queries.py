@@ -22,6 +22,31 @@ def end_of(moment: date | datetime) -> datetime:
     return datetime.combine(moment, time.max, tzinfo=timezone.utc)
 
 
+def counted_scores(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    learner: str | None = None,
+    as_of: date | datetime | None = None,
+    known_at: date | datetime | None = None,
+) -> list[tuple[str, str, str, float, datetime]]:
+    """(learner, competency, event id, score, demonstrated at) for every score that counts,
+    ordered by competency and learner, then by demonstration (recording breaks ties).
+
+    `as_of` keeps evidence demonstrated by the end of that day; `known_at` keeps what was
+    recorded by then and ignores voids recorded later."""
+    demonstrated_by = end_of(as_of) if as_of is not None else None
+    recorded_by = end_of(known_at) if known_at is not None else None
+    return con.execute("""
+        SELECT s.learner_id, s.competency_id, s.event_id, s.score, s.demonstrated_at
+        FROM evidence_score s JOIN evidence e ON e.event_id = s.event_id
+        WHERE ($learner IS NULL OR s.learner_id = $learner)
+          AND ($demonstrated_by IS NULL OR s.demonstrated_at <= $demonstrated_by)
+          AND ($recorded_by IS NULL OR s.recorded_at <= $recorded_by)
+          AND NOT (coalesce(e.voided, false) AND ($recorded_by IS NULL OR e.voided_at <= $recorded_by))
+        ORDER BY s.competency_id, s.learner_id, s.demonstrated_at, s.position""",
+        {"learner": learner, "demonstrated_by": demonstrated_by, "recorded_by": recorded_by}).fetchall()
+
+
 def competency_states(
     con: duckdb.DuckDBPyConnection,
     learner: str,
@@ -42,20 +67,10 @@ def competency_states(
         names = ["competency_id", "level", "mastered", "method", "params", "evidence_count", "first_demonstrated",
                  "last_demonstrated", "mastered_since"]
         return [dict(zip(names, row)) for row in rows]
-    demonstrated_by = end_of(as_of) if as_of is not None else None
-    recorded_by = end_of(known_at) if known_at is not None else None
-    rows = con.execute("""
-        SELECT s.competency_id, s.score, s.demonstrated_at
-        FROM evidence_score s JOIN evidence e ON e.event_id = s.event_id
-        WHERE s.learner_id = $learner
-          AND ($demonstrated_by IS NULL OR s.demonstrated_at <= $demonstrated_by)
-          AND ($recorded_by IS NULL OR s.recorded_at <= $recorded_by)
-          AND NOT (coalesce(e.voided, false) AND ($recorded_by IS NULL OR e.voided_at <= $recorded_by))
-        ORDER BY s.competency_id, s.demonstrated_at, s.position""",
-        {"learner": learner, "demonstrated_by": demonstrated_by, "recorded_by": recorded_by}).fetchall()
+    rows = counted_scores(con, learner=learner, as_of=as_of, known_at=known_at)
     methods = methods_by_competency(con)
     grouped: dict[str, list[tuple[float, datetime]]] = defaultdict(list)
-    for competency, score, at in rows:
+    for _, competency, _, score, at in rows:
         grouped[competency].append((score, at))
     out = []
     for competency, evidence in sorted(grouped.items()):

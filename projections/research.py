@@ -1,0 +1,257 @@
+"""Research replays: the counted evidence history run through any mastery model, kept apart
+from the official tables, compared between models and scored on how well it predicts.
+
+The history comes from the official read models (voids applied, both time axes), read-only:
+nothing here writes to the official DuckDB file.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from projections.methods import Estimate
+from projections.metrics import Scores, score_predictions
+from projections.models import (MethodModel, ModelError, Scale, build, fit_model, fitted_params, next_probability,
+                                prior_prediction)
+from projections.queries import counted_scores
+
+# A model named "official" uses each competency's own official method and parameters.
+OFFICIAL = "official"
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class History:
+    learner_id: str
+    event_ids: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    demonstrated: list[datetime] = field(default_factory=list)
+
+
+@dataclass
+class Competency:
+    competency_id: str
+    scale: Scale
+    method: str
+    params: dict[str, Any]
+    histories: list[History]
+
+
+def load_histories(con: duckdb.DuckDBPyConnection, *, as_of: date | datetime | None = None,
+                   known_at: date | datetime | None = None) -> list[Competency]:
+    """Every learner's counted evidence per competency, in demonstration order."""
+    scales = {c: (Scale(lo, hi, t), m.lstrip("~"), json.loads(p or "{}")) for c, lo, hi, t, m, p in con.execute(
+        "SELECT competency_id, scale_min, scale_max, threshold, method, params FROM competency").fetchall()}
+    grouped: dict[str, dict[str, History]] = defaultdict(dict)
+    for learner, competency, event_id, score, at in counted_scores(con, as_of=as_of, known_at=known_at):
+        history = grouped[competency].get(learner)
+        if history is None:
+            history = grouped[competency][learner] = History(learner)
+        history.event_ids.append(event_id)
+        history.scores.append(score)
+        history.demonstrated.append(at)
+    return [Competency(c, *scales[c], list(grouped[c].values())) for c in sorted(grouped) if c in scales]
+
+
+def _model_for(name: str, params: dict[str, Any], competency: Competency) -> Any:
+    if name == OFFICIAL:
+        return MethodModel(competency.method, **competency.params)
+    return build(name, params)
+
+
+def _estimates(model: Any, name: str, competency: Competency, history: History) -> list[Estimate]:
+    try:
+        out = list(model.estimates(history.scores, competency.scale))
+    except ModelError:
+        raise
+    except Exception as error:  # a researcher's model can fail in any way; say where
+        raise ModelError(f"model {name} failed on learner {history.learner_id}, competency "
+                         f"{competency.competency_id}: {type(error).__name__}: {error}") from None
+    if len(out) != len(history.scores):
+        raise ModelError(f"model {name} gave {len(out)} estimates for {len(history.scores)} pieces of evidence "
+                         f"(learner {history.learner_id}, competency {competency.competency_id})")
+    return out
+
+
+def _fitted_model(name: str, params: dict[str, Any], competency: Competency,
+                  histories: Sequence[History] | None = None) -> Any:
+    model = _model_for(name, params, competency)
+    try:
+        fit_model(model, [h.scores for h in (competency.histories if histories is None else histories)],
+                  competency.scale)
+    except ModelError:
+        raise
+    except Exception as error:
+        raise ModelError(f"model {name} failed to fit competency {competency.competency_id}: "
+                         f"{type(error).__name__}: {error}") from None
+    return model
+
+
+# --- replay ---------------------------------------------------------------------------------
+
+
+REPLAY_SCHEMA = pa.schema([
+    ("model", pa.string()), ("learner_id", pa.string()), ("competency_id", pa.string()),
+    ("event_id", pa.string()), ("step", pa.int32()), ("demonstrated_at", pa.timestamp("us", tz="UTC")),
+    ("score", pa.float64()), ("level", pa.float64()), ("p_mastery", pa.float64()), ("p_next", pa.float64()),
+    ("mastered", pa.bool_()),
+])
+
+
+@dataclass
+class Replay:
+    model: str
+    params: dict[str, Any]
+    table: pa.Table
+    fitted: dict[str, dict[str, Any]]
+    learners: int
+    pairs: int
+
+    def final(self) -> dict[tuple[str, str], tuple[bool, float | None, float | None]]:
+        """(learner, competency) -> (mastered, level, p_mastery) after the last evidence."""
+        cols = self.table.to_pydict()
+        out = {}
+        for i in range(self.table.num_rows):
+            out[(cols["learner_id"][i], cols["competency_id"][i])] = (
+                cols["mastered"][i], cols["level"][i], cols["p_mastery"][i])
+        return out
+
+    def metadata(self, source: dict[str, Any]) -> dict[bytes, bytes]:
+        return {b"mastery_ledger.replay": json.dumps(
+            {"model": self.model, "params": self.params, "fitted": self.fitted, **source}, default=str).encode()}
+
+
+def replay(competencies: Sequence[Competency], name: str, params: dict[str, Any], *,
+           progress: Progress | None = None) -> Replay:
+    """Every learner's trajectory under the model: one row per piece of counted evidence."""
+    columns: dict[str, list[Any]] = {f.name: [] for f in REPLAY_SCHEMA}
+    fitted: dict[str, dict[str, Any]] = {}
+    total, done, learners = sum(len(c.histories) for c in competencies), 0, set()
+    for competency in competencies:
+        model = _fitted_model(name, params, competency)
+        fitted[competency.competency_id] = fitted_params(model)
+        for history in competency.histories:
+            estimates = _estimates(model, name, competency, history)
+            n = len(estimates)
+            learners.add(history.learner_id)
+            columns["model"] += [name] * n
+            columns["learner_id"] += [history.learner_id] * n
+            columns["competency_id"] += [competency.competency_id] * n
+            columns["event_id"] += history.event_ids
+            columns["step"] += range(1, n + 1)
+            columns["demonstrated_at"] += history.demonstrated
+            columns["score"] += history.scores
+            columns["level"] += [e.level for e in estimates]
+            columns["p_mastery"] += [e.p_mastery for e in estimates]
+            columns["p_next"] += [next_probability(e, competency.scale) for e in estimates]
+            columns["mastered"] += [bool(e.mastered) for e in estimates]
+            done += 1
+            if progress is not None and done % 500 == 0:
+                progress(done, total)
+    if progress is not None:
+        progress(total, total)
+    table = pa.table(columns, schema=REPLAY_SCHEMA)
+    return Replay(name, params, table, fitted, len(learners), total)
+
+
+# --- compare --------------------------------------------------------------------------------
+
+
+@dataclass
+class Difference:
+    competency_id: str
+    pairs: int = 0
+    differ: int = 0
+    only_a: int = 0
+    only_b: int = 0
+    examples: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"competency_id": self.competency_id, "pairs": self.pairs, "differ": self.differ,
+                "mastered_only_by_a": self.only_a, "mastered_only_by_b": self.only_b, "examples": self.examples}
+
+
+def compare(a: Replay, b: Replay, *, examples: int = 3) -> tuple[Difference, list[Difference]]:
+    """Where the two models' final mastery decisions differ, overall and per competency."""
+    final_a, final_b = a.final(), b.final()
+    overall = Difference("*")
+    per: dict[str, Difference] = {}
+    for key in sorted(final_a.keys() | final_b.keys()):
+        learner, competency = key
+        (mastered_a, level_a, p_a), (mastered_b, level_b, p_b) = (
+            final_a.get(key, (False, None, None)), final_b.get(key, (False, None, None)))
+        row = per.setdefault(competency, Difference(competency))
+        for d in (overall, row):
+            d.pairs += 1
+            if mastered_a != mastered_b:
+                d.differ += 1
+                d.only_a += mastered_a
+                d.only_b += mastered_b
+                if len(d.examples) < examples:
+                    d.examples.append({"learner_id": learner, "competency_id": competency,
+                                       "a": {"mastered": mastered_a, "level": level_a, "p_mastery": p_a},
+                                       "b": {"mastered": mastered_b, "level": level_b, "p_mastery": p_b}})
+    return overall, [per[c] for c in sorted(per)]
+
+
+# --- evaluate -------------------------------------------------------------------------------
+
+
+def _folds(histories: Sequence[History], folds: int) -> Iterator[tuple[list[History], list[History]]]:
+    """Learner-wise splits, stable across runs: a learner's history is never in both halves."""
+    if folds <= 1:
+        yield list(histories), list(histories)
+        return
+    fold_of = {h.learner_id: zlib.crc32(h.learner_id.encode()) % folds for h in histories}
+    for k in range(folds):
+        yield [h for h in histories if fold_of[h.learner_id] != k], [h for h in histories if fold_of[h.learner_id] == k]
+
+
+def predictions(competency: Competency, name: str, params: dict[str, Any], *, folds: int = 5
+                ) -> tuple[list[bool], list[float]]:
+    """For every piece of evidence, the model's prediction from the evidence before it
+    (models that fit are fitted on the other learners when `folds` > 1)."""
+    outcomes, predicted = [], []
+    probe = _model_for(name, params, competency)
+    splits = _folds(competency.histories, folds if hasattr(probe, "fit") else 1)
+    for train, test in splits:
+        model = _fitted_model(name, params, competency, train)
+        before = prior_prediction(model, competency.scale)
+        for history in test:
+            estimates = _estimates(model, name, competency, history)
+            predicted.append(before)
+            predicted += [next_probability(e, competency.scale) for e in estimates[:-1]]
+            outcomes += [competency.scale.reached(s) for s in history.scores]
+    return outcomes, predicted
+
+
+@dataclass
+class Evaluation:
+    model: str
+    overall: Scores
+    per_competency: dict[str, Scores]
+
+
+def evaluate(competencies: Sequence[Competency], name: str, params: dict[str, Any], *, folds: int = 5,
+             progress: Progress | None = None) -> Evaluation:
+    every_outcome: list[bool] = []
+    every_prediction: list[float] = []
+    per: dict[str, Scores] = {}
+    for i, competency in enumerate(competencies, 1):
+        outcomes, predicted = predictions(competency, name, params, folds=folds)
+        per[competency.competency_id] = score_predictions(outcomes, predicted)
+        every_outcome += outcomes
+        every_prediction += predicted
+        if progress is not None:
+            progress(i, len(competencies))
+    return Evaluation(name, score_predictions(every_outcome, every_prediction), per)

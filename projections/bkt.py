@@ -75,20 +75,31 @@ def fit(sequences: Sequence[Sequence[bool]], start: BKTParams = BKTParams(), *, 
     sequences = [s for s in sequences if len(s)]
     if not sequences:
         return Fit(start.checked(), 0.0, 0)
-    lengths = np.array([len(s) for s in sequences])
-    n, horizon = len(sequences), int(lengths.max())
-    obs = np.zeros((n, horizon), dtype=np.float64)
-    for i, s in enumerate(sequences):
-        obs[i, : len(s)] = s
-    mask = np.arange(horizon)[None, :] < lengths[:, None]
+    obs, mask = _padded(sequences)
     p = start.checked()
     previous = -np.inf
     for iteration in range(1, max_iterations + 1):
-        log_likelihood, p_next = _em_step(p, obs, mask, forgets)
-        if log_likelihood - previous < tol:
-            return Fit(p, log_likelihood, iteration)
-        previous, p = log_likelihood, p_next
+        current, p_next = _em_step(p, obs, mask, forgets)
+        if current - previous < tol:
+            return Fit(p, current, iteration)
+        previous, p = current, p_next
     return Fit(p, previous, max_iterations)
+
+
+def log_likelihood(p: BKTParams, sequences: Sequence[Sequence[bool]]) -> float:
+    """Total log-likelihood of the answers under `p` (to compare fits from different tools)."""
+    sequences = [s for s in sequences if len(s)]
+    return _em_step(p.checked(), *_padded(sequences), False)[0] if sequences else 0.0
+
+
+def _padded(sequences: Sequence[Sequence[bool]]) -> tuple[np.ndarray, np.ndarray]:
+    """Sequences as one right-padded matrix of answers and a mask of where answers are."""
+    lengths = np.array([len(s) for s in sequences])
+    obs = np.zeros((len(sequences), int(lengths.max())), dtype=np.float64)
+    for i, s in enumerate(sequences):
+        obs[i, : len(s)] = s
+    mask = np.arange(obs.shape[1])[None, :] < lengths[:, None]
+    return obs, mask
 
 
 def _em_step(p: BKTParams, obs: np.ndarray, mask: np.ndarray, forgets: bool) -> tuple[float, BKTParams]:

@@ -16,7 +16,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from ledger.canonical import GENESIS, chain_hash, sha256_hex
-from ledger.config import ConfigError, Settings
+from ledger.config import ConfigError, PostgresStore, Settings
 from ledger.events import upcast
 from ledger.intake import Rejection, Submission, parse
 from ledger.streams import CATALOG_KEY, RECORDED_TOPIC, Receipt, Stream, stream_id, stream_key
@@ -67,8 +67,38 @@ def store_env(settings: Settings) -> dict[str, str]:
             "SQLITE_DBNAME": settings.store,
             "SQLITE_LOCK_TIMEOUT": "30",
         }
-    raise ConfigError(f"LEDGER_STORE={settings.store!r}: only a SQLite file is supported so far "
-                      "(the PostgreSQL store is not built yet)")
+    # PostgreSQL, through eventsourcing's own recorder. The server is asked once here, so that a wrong
+    # or unreachable store is a one-line ConfigError rather than a connection pool timing out later;
+    # a schema named in the URL is created if it is missing (eventsourcing creates only the tables).
+    pg = PostgresStore.parse(settings.store)
+    try:
+        import psycopg
+        from psycopg import sql
+    except ImportError:
+        raise ConfigError(f"LEDGER_STORE={pg.shown!r}: the PostgreSQL store needs psycopg "
+                          "(pip install 'psycopg[binary]' psycopg_pool)") from None
+    try:
+        with psycopg.connect(dbname=pg.dbname, host=pg.host, port=pg.port, user=pg.user, password=pg.password,
+                             connect_timeout=pg.connect_timeout, autocommit=True) as conn:
+            if pg.schema:
+                try:
+                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(pg.schema)))
+                except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
+                    pass  # another process created it at the same moment
+    except psycopg.Error as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(f"LEDGER_STORE={pg.shown!r}: cannot use this PostgreSQL store: {reason}") from None
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": pg.dbname,
+        "POSTGRES_HOST": pg.host,
+        "POSTGRES_PORT": str(pg.port),
+        "POSTGRES_USER": pg.user,
+        "POSTGRES_PASSWORD": pg.password,
+        "POSTGRES_SCHEMA": pg.schema,
+        "POSTGRES_CONNECT_TIMEOUT": str(pg.connect_timeout),
+        "CREATE_TABLE": "y",
+    }
 
 
 class Ledger(Application):

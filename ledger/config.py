@@ -1,7 +1,8 @@
 """Where things live. Environment variables win over `ledger.toml`, which wins over defaults.
 
     LEDGER_HOME              folder for the embedded store and projections (default ./.ledger)
-    LEDGER_STORE             a SQLite file path, or postgresql://... (default $LEDGER_HOME/ledger.db)
+    LEDGER_STORE             a SQLite file path, or postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?schema=NAME]
+                             (default $LEDGER_HOME/ledger.db)
     LEDGER_PROJECTIONS       the DuckDB file (default $LEDGER_HOME/projections.duckdb)
     LEDGER_KAFKA_BOOTSTRAP   host:port of Kafka; unset means no Kafka (the embedded default)
     LEDGER_CONFIG            path of a TOML file with the same keys in lower case, without the prefix
@@ -14,6 +15,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 
 class ConfigError(Exception):
@@ -54,3 +56,61 @@ class Settings:
             projections=Path(get("projections") or home / "projections.duckdb"),
             kafka_bootstrap=get("kafka_bootstrap"),
         )
+
+
+@dataclass(frozen=True)
+class PostgresStore:
+    """A PostgreSQL LEDGER_STORE: postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?schema=NAME&connect_timeout=S]."""
+
+    dbname: str
+    host: str
+    port: int
+    user: str
+    password: str
+    schema: str = ""  # empty: the database's `public` schema
+    connect_timeout: int = 10
+    shown: str = ""  # the URL with its password masked, for messages
+
+    PARAMS = ("schema", "connect_timeout")
+
+    @classmethod
+    def parse(cls, url: str) -> PostgresStore:
+        shown = _mask_password(url)
+
+        def bad(reason: str) -> ConfigError:
+            return ConfigError(f"LEDGER_STORE={shown!r}: {reason}")
+
+        try:
+            parts = urlsplit(url)
+            port = parts.port or 5432
+        except ValueError as error:
+            raise bad(f"not a valid PostgreSQL URL ({error})") from None
+        dbname = unquote(parts.path.lstrip("/"))
+        if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.username \
+                or not dbname or "/" in dbname:
+            raise bad("expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?schema=NAME]")
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key not in cls.PARAMS:
+                raise bad(f"unknown parameter {key!r} (known: {', '.join(cls.PARAMS)})")
+            params[key] = value
+        schema = params.get("schema", "")
+        if schema and not (schema.isascii() and schema.isidentifier() and len(schema) <= 63):
+            raise bad(f"schema {schema!r} is not a plain SQL name (letters, digits and _, at most 63)")
+        timeout = params.get("connect_timeout", "10")
+        if not (timeout.isascii() and timeout.isdigit()) or int(timeout) < 1:
+            raise bad(f"connect_timeout={timeout!r} is not a whole number of seconds")
+        return cls(dbname=dbname, host=parts.hostname, port=port, user=unquote(parts.username),
+                   password=unquote(parts.password or ""), schema=schema, connect_timeout=int(timeout),
+                   shown=shown)
+
+
+def _mask_password(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "(unparsable URL)"

@@ -64,3 +64,53 @@ def kafka(kafka_broker) -> KafkaSpace:
     names = Names(prefix=f"t{uuid.uuid4().hex[:8]}.")
     ensure_topics(kafka_broker.bootstrap, names, event_partitions=4)
     return KafkaSpace(kafka_broker.bootstrap, names, 4)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The project's own PostgreSQL server (`scripts/postgres start`, which installs and creates it
+    when missing), left running for later sessions. If it cannot start, the tests fail; they never skip."""
+    import subprocess
+
+    script = str(ROOT / "scripts" / "postgres")
+    started = subprocess.run([script, "start"], capture_output=True, text=True, timeout=900)
+    if started.returncode != 0:
+        pytest.fail(f"scripts/postgres start failed (exit {started.returncode}):\n{started.stdout}{started.stderr}",
+                    pytrace=False)
+    return subprocess.run([script, "url"], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def drop_schema(postgres_url: str, schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def pg_store(postgres_url):
+    """A PostgreSQL LEDGER_STORE URL with a schema of this test's own (created on first use, dropped after)."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    yield f"{postgres_url}?schema={schema}"
+    drop_schema(postgres_url, schema)
+
+
+def make_pg_ledger(store_url: str, home=None) -> Ledger:
+    environ = {"LEDGER_STORE": store_url}
+    if home is not None:
+        environ["LEDGER_HOME"] = str(home)
+    return Ledger(Settings.load(environ))
+
+
+@pytest.fixture
+def pg_ledger(pg_store, tmp_path):
+    """A Ledger on the project's PostgreSQL, in a fresh schema."""
+    ledger = make_pg_ledger(pg_store, tmp_path / "ledger")
+    yield ledger
+    ledger.close()

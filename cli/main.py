@@ -515,9 +515,11 @@ def schemas(check: bool = typer.Option(False, "--check", help="Only report drift
 
 from cli.credit import register as _register_credit  # noqa: E402
 from cli.research import register as _register_research  # noqa: E402
+from cli.service import register as _register_service  # noqa: E402
 
 _register_credit(app)
 _register_research(app)
+_register_service(app)
 
 
 def main() -> None:

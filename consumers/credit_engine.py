@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from ledger.application import Ledger, Outcome
 from projections import official
 from projections.credit import basis_for
@@ -36,20 +38,25 @@ def _post(ledger: Ledger, event: dict[str, Any]) -> Outcome:
 def propose(ledger: Ledger, projections: Path) -> ProposalRun:
     """Record a `credit.proposed` for every learner × course whose rule is satisfied and that has
     no open proposal or standing award yet. Run it after `ledger project`."""
-    run = ProposalRun()
     with official.connect(projections, read_only=True) as con:
-        open_ = {(l, c) for l, c in con.execute(
-            "SELECT learner_id, course_id FROM credit_audit WHERE status <> 'revoked'").fetchall()}
-        courses = [c for (c,) in con.execute("SELECT course_id FROM course ORDER BY course_id").fetchall()]
-        learners = con.execute("SELECT learner_id, school_id FROM learner ORDER BY learner_id").fetchall()
-        candidates = []
-        for learner, school in learners:
-            for course in courses:
-                if (learner, course) in open_:
-                    continue
-                basis = basis_for(con, learner, course)
-                if basis is not None:
-                    candidates.append((learner, school, basis))
+        return propose_from(ledger, con)
+
+
+def propose_from(ledger: Ledger, con: duckdb.DuckDBPyConnection) -> ProposalRun:
+    """`propose`, on read models already open (a server holds its own)."""
+    run = ProposalRun()
+    open_ = {(l, c) for l, c in con.execute(
+        "SELECT learner_id, course_id FROM credit_audit WHERE status <> 'revoked'").fetchall()}
+    courses = [c for (c,) in con.execute("SELECT course_id FROM course ORDER BY course_id").fetchall()]
+    learners = con.execute("SELECT learner_id, school_id FROM learner ORDER BY learner_id").fetchall()
+    candidates = []
+    for learner, school in learners:
+        for course in courses:
+            if (learner, course) in open_:
+                continue
+            basis = basis_for(con, learner, course)
+            if basis is not None:
+                candidates.append((learner, school, basis))
     events = []
     for learner, school, basis in candidates:
         latest = max(e["demonstrated_at"] for s in basis["competency_states"] for e in s["evidence"])

@@ -1,0 +1,343 @@
+"""The HTTP API of `ledger serve`: the same use cases as the CLI, behind API keys with roles.
+
+Every refusal is JSON `{"error": reason}` (and `field` where one field is at fault) with a
+4xx status; nothing a client sends produces a 5xx."""
+
+
+import json
+import re
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import APIKeyHeader
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.guard import MAX_BATCH, MAX_BODY_BYTES, BadBody, BodyGuard, json_documents
+from api.service import Service
+from ledger import access
+from ledger.access import Denial, Grant
+from ledger.config import Settings
+from ledger.intake import Rejection, parse
+from ledger.learners import learner_facts
+
+ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
+                          description="A key made with `ledger keys create`; it carries a role and a school.")
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str, field: str | None = None, counted: bool = False) -> None:
+        super().__init__(reason)
+        self.status, self.reason, self.field, self.counted = status, reason, field, counted
+
+
+def _refusal(status: int, reason: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": reason, **({"field": field} if field else {})}, status_code=status)
+
+
+EVENT_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": {
+        "oneOf": [
+            {"$ref": "#/components/schemas/PostedEvent"},
+            {"type": "array", "items": {"$ref": "#/components/schemas/PostedEvent"}, "minItems": 1,
+             "maxItems": MAX_BATCH},
+        ]}}},
+}
+POSTED_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "One event of the catalogue (see schemas/ for each type's full JSON Schema).",
+    "required": ["event_id", "type", "schema_version", "actor", "demonstrated_at", "payload"],
+    "properties": {
+        "event_id": {"type": "string", "format": "uuid"}, "type": {"type": "string"},
+        "schema_version": {"type": "integer"}, "learner_id": {"type": "string"}, "school_id": {"type": "string"},
+        "actor": {"type": "object", "properties": {"id": {"type": "string"}, "role": {"type": "string"}}},
+        "demonstrated_at": {"type": "string", "format": "date-time"}, "payload": {"type": "object"},
+    },
+}
+
+
+def create_app(settings: Settings | None = None, *, project: bool = True, service: Service | None = None) -> FastAPI:
+    settings = settings or Settings.load()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.service = service or Service(settings, project=project)
+        yield
+        app.state.service.close()
+
+    app = FastAPI(title="Mastery ledger", version="1", lifespan=lifespan,
+                  description="Competency evidence in, mastery and credit out. "
+                              f"Bodies are JSON, at most {MAX_BODY_BYTES} bytes.")
+    app.add_middleware(BodyGuard)
+
+    @app.exception_handler(Refused)
+    async def _refused(request: Request, error: Refused) -> JSONResponse:
+        if error.status in (401, 403):
+            request.app.state.service.count_denied(error.status, error.reason.split(":")[0][:80])
+        return _refusal(error.status, error.reason, error.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path", "body"))
+        return _refusal(422, first.get("msg", "invalid request"), field or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _refusal(error.status_code, str(error.detail))
+
+    def service_of(request: Request) -> Service:
+        return request.app.state.service
+
+    def grant_of(request: Request, key: Annotated[str | None, Depends(KEY_HEADER)]) -> Grant:
+        if not key:
+            raise Refused(401, "send an API key in the X-API-Key header")
+        grant, reason = service_of(request).grant_for(key)
+        if grant is None:
+            raise Refused(401, reason)
+        return grant
+
+    Svc = Annotated[Service, Depends(service_of)]
+    Key = Annotated[Grant, Depends(grant_of)]
+
+    def allow(denial: Denial | None) -> None:
+        if denial is not None:
+            raise Refused(403, denial.reason)
+
+    def learner(svc: Service, grant: Grant, learner_id: str):
+        if not ID.match(learner_id):
+            raise Refused(404, "no such learner (ids are letters, digits and . _ : -)")
+        facts = learner_facts(svc.ledger, learner_id)
+        if not facts.enrolled:
+            raise Refused(404, f"learner {learner_id} is not enrolled")
+        allow(access.may_read_learner(grant, learner_school=facts.school_id, learner_advisors=set(facts.advisors)))
+        return facts
+
+    # --- health ------------------------------------------------------------------------------
+
+    @app.get("/health", tags=["operations"])
+    def health() -> dict[str, Any]:
+        """The process is up."""
+        return {"ok": True}
+
+    @app.get("/ready", tags=["operations"], responses={503: {"description": "store or read models unavailable"}})
+    def ready(svc: Svc) -> JSONResponse:
+        """The store answers and the read models are being kept up to date."""
+        try:
+            status = svc.status()
+        except Exception as error:  # the store itself is down: say so, do not crash
+            return _refusal(503, f"store unavailable: {type(error).__name__}: {error}")
+        ok = status["projector_error"] is None
+        return JSONResponse({"ok": ok, **status}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"])
+    def metrics(svc: Svc) -> dict[str, Any]:
+        """Requests served and refused (401/403 by reason) since the process started."""
+        return {"served": dict(svc.served), "denied": dict(svc.denied), "denied_total": sum(svc.denied.values())}
+
+    # --- posting -----------------------------------------------------------------------------
+
+    @app.post("/v1/events", tags=["events"], openapi_extra={"requestBody": EVENT_BODY}, responses={
+        200: {"description": "duplicate (nothing new stored), or a batch's outcomes"},
+        201: {"description": "accepted"}, 400: {"description": "not JSON"},
+        401: {"description": "no or bad key"}, 403: {"description": "the key may not post this"},
+        409: {"description": "the event id was recorded with different content"},
+        413: {"description": "too large"}, 415: {"description": "not JSON"},
+        422: {"description": "the event breaks the catalogue or the ledger's rules"}})
+    async def post_events(request: Request, svc: Svc, grant: Key) -> JSONResponse:
+        """Record one event (an object) or a batch (an array): the same validation and
+        idempotency as `ledger post`. In a batch every valid event is recorded; if the key may
+        not post any one of them, the whole batch is refused with 403 and nothing is stored."""
+        try:
+            documents, batch = json_documents(await request.body())
+        except BadBody as error:
+            raise Refused(error.status, error.reason) from None
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(_post, svc, grant, documents, batch)
+
+    def _post(svc: Service, grant: Grant, documents: list[Any], batch: bool) -> JSONResponse:
+        raws = [json.dumps(d).encode() if isinstance(d, dict) else b"" for d in documents]
+        with svc.write_lock:
+            parsed = [parse(raw) if raw else Rejection("", "each event must be a JSON object") for raw in raws]
+            for index, item in enumerate(parsed):
+                if isinstance(item, Rejection):
+                    continue
+                denial = _may_post(svc, grant, item.event)
+                if denial is not None:
+                    where = f" (event {index} of the batch)" if batch else ""
+                    raise Refused(403, denial.reason + where)
+            outcomes = list(svc.ledger.post(raws))
+        results = []
+        for outcome in outcomes:
+            result: dict[str, Any] = {"index": outcome.index, "status": outcome.status, "event_id": outcome.event_id}
+            if outcome.rejection is not None:
+                conflict = outcome.rejection.reason.startswith("conflict")
+                result.update(status="conflict" if conflict else "rejected", field=outcome.rejection.field or None,
+                              reason=outcome.rejection.reason)
+            results.append(result)
+            svc.count(f"events {result['status']}")
+        if not batch:
+            status = {"accepted": 201, "duplicate": 200, "conflict": 409, "rejected": 422}[results[0]["status"]]
+            return JSONResponse(results[0], status_code=status)
+        counts = {s: sum(r["status"] == s for r in results) for s in ("accepted", "duplicate", "conflict", "rejected")}
+        status = 422 if counts["rejected"] else 409 if counts["conflict"] else 200
+        return JSONResponse({**counts, "results": results}, status_code=status)
+
+    def _may_post(svc: Service, grant: Grant, event: Any) -> Denial | None:
+        facts = learner_facts(svc.ledger, event.learner_id) if event.learner_id else None
+        return access.may_post(
+            grant, kind=event.kind, actor_role=event.actor.role, actor_id=event.actor.id, event_school=event.school_id,
+            learner_school=facts.school_id if facts else None,
+            learner_advisors=set(facts.advisors) if facts else set())
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def when(value: str | None, name: str) -> date | datetime | None:
+        if value is None:
+            return None
+        try:
+            return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        except ValueError:
+            raise Refused(422, f"{value!r} is not a date (YYYY-MM-DD) or an ISO datetime", name) from None
+
+    @app.get("/v1/learners/{learner_id}/events", tags=["learners"])
+    def learner_events(learner_id: str, svc: Svc, grant: Key) -> dict[str, Any]:
+        """The learner's events in order, each with its chain hash."""
+        learner(svc, grant, learner_id)
+        return {"learner_id": learner_id, "events": [
+            {"version": e.position, "hash": e.hash, "event": e.event} for e in svc.ledger.learner_events(learner_id)]}
+
+    @app.get("/v1/learners/{learner_id}/state", tags=["learners"])
+    def learner_state(learner_id: str, svc: Svc, grant: Key,
+                      as_of: Annotated[str | None, Query(description="What was true on this date.")] = None,
+                      known_at: Annotated[str | None, Query(description="What the ledger knew then.")] = None
+                      ) -> JSONResponse:
+        """Competency states, now or on a date on either time axis."""
+        from projections import queries
+
+        learner(svc, grant, learner_id)
+        on, known = when(as_of, "as_of"), when(known_at, "known_at")
+        with svc.reading() as con:
+            rows = queries.competency_states(con, learner_id, as_of=on, known_at=known)
+        return _json({"learner_id": learner_id, "as_of": as_of, "known_at": known_at, "competencies": rows})
+
+    @app.get("/v1/learners/{learner_id}/plans", tags=["learners"])
+    def learner_plans(learner_id: str, svc: Svc, grant: Key) -> JSONResponse:
+        """Learning plans: goals, progress and pace."""
+        from projections import queries
+
+        learner(svc, grant, learner_id)
+        with svc.reading() as con:
+            return _json({"learner_id": learner_id, "plans": queries.plans(con, learner_id)})
+
+    @app.get("/v1/learners/{learner_id}/audits/{course_id}", tags=["credit"],
+             responses={200: {"content": {"application/json": {}, "text/html": {}}}})
+    def learner_audit(learner_id: str, course_id: str, svc: Svc, grant: Key,
+                      format: Annotated[str, Query(pattern="^(json|html)$")] = "json"):
+        """How a credit was earned, every hash re-checked: JSON, or HTML for people."""
+        from projections.audit import AuditError, build_audit
+        from projections.audit_html import render_html
+
+        learner(svc, grant, learner_id)
+        try:
+            report = build_audit(svc.ledger, learner_id, course_id)
+        except AuditError as error:
+            raise Refused(404, str(error)) from None
+        return HTMLResponse(render_html(report)) if format == "html" else _json(report)
+
+    # --- credit ------------------------------------------------------------------------------
+
+    @app.post("/v1/credits/propose", tags=["credit"])
+    def propose_credits(svc: Svc, grant: Key) -> JSONResponse:
+        """Propose every credit whose rule the current states satisfy (registrar keys only)."""
+        from consumers.credit_engine import propose_from
+
+        allow(access.may_decide_credit(grant))
+        svc.wait_projected(svc.ledger.head_position())
+        with svc.write_lock, svc.reading() as con:
+            run = propose_from(svc.ledger, con)
+        return JSONResponse({"proposed": run.proposed, "rejected": run.rejected})
+
+    @app.post("/v1/learners/{learner_id}/credits/{course_id}/approve", tags=["credit"])
+    def approve_credit(learner_id: str, course_id: str, svc: Svc, grant: Key) -> JSONResponse:
+        """Award the learner's latest credit proposal for the course (registrar keys only)."""
+        from consumers.credit_engine import CreditError, approve
+
+        allow(access.may_decide_credit(grant))
+        learner(svc, grant, learner_id)
+        try:
+            with svc.write_lock:
+                result = approve(svc.ledger, learner_id, course_id, grant.actor_id or grant.key_id)
+        except CreditError as error:
+            raise Refused(409, str(error)) from None
+        return JSONResponse(result, status_code=201 if result["status"] == "accepted" else 200)
+
+    @app.post("/v1/learners/{learner_id}/credits/{course_id}/revoke", tags=["credit"], openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["reason"],
+            "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}}}}}})
+    async def revoke_credit(learner_id: str, course_id: str, request: Request, svc: Svc, grant: Key) -> JSONResponse:
+        """Revoke an awarded credit, with a reason (registrar keys only)."""
+        from starlette.concurrency import run_in_threadpool
+
+        allow(access.may_decide_credit(grant))
+        try:
+            [body], _ = json_documents(await request.body())
+        except (BadBody, ValueError) as error:
+            raise Refused(getattr(error, "status", 400), getattr(error, "reason", "send one JSON object")) from None
+        reason = body.get("reason") if isinstance(body, dict) else None
+        if not isinstance(reason, str) or not reason.strip() or len(reason) > 2000:
+            raise Refused(422, "a revocation needs a reason (1 to 2000 characters)", "reason")
+        return await run_in_threadpool(_revoke, svc, grant, learner_id, course_id, reason)
+
+    def _revoke(svc: Service, grant: Grant, learner_id: str, course_id: str, reason: str) -> JSONResponse:
+        from consumers.credit_engine import CreditError, revoke
+
+        learner(svc, grant, learner_id)
+        try:
+            with svc.write_lock:
+                result = revoke(svc.ledger, learner_id, course_id, grant.actor_id or grant.key_id, reason)
+        except CreditError as error:
+            raise Refused(409, str(error)) from None
+        return JSONResponse(result, status_code=201 if result["status"] == "accepted" else 200)
+
+    # --- ledger-wide ---------------------------------------------------------------------------
+
+    @app.get("/v1/verify", tags=["operations"])
+    def verify(svc: Svc, grant: Key) -> JSONResponse:
+        """Recompute every hash chain; 200 when intact, 409 naming the first broken event."""
+        allow(access.may_operate(grant))
+        report = svc.ledger.verify()
+        body = {"ok": report.ok, "events": report.events, "streams": report.streams, "broken": report.broken[:20]}
+        return JSONResponse(body, status_code=200 if report.ok else 409)
+
+    @app.get("/v1/research/competency-states", tags=["research"])
+    def research_states(svc: Svc, grant: Key,
+                        competency_id: Annotated[str | None, Query(max_length=128)] = None,
+                        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+                        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> JSONResponse:
+        """Competency states, de-identified: learners appear as stable pseudonyms, with no
+        school and dates to the month."""
+        allow(access.may_read_research(grant))
+        with svc.reading() as con:
+            rows = con.execute("""
+                SELECT learner_id, competency_id, level, mastered, method, evidence_count,
+                       strftime(first_demonstrated, '%Y-%m'), strftime(mastered_since, '%Y-%m')
+                FROM competency_state WHERE $competency IS NULL OR competency_id = $competency
+                ORDER BY learner_id, competency_id LIMIT $limit OFFSET $offset""",
+                {"competency": competency_id, "limit": limit, "offset": offset}).fetchall()
+        names = ["competency_id", "level", "mastered", "method", "evidence_count", "first_month", "mastered_month"]
+        return _json({"rows": [{"learner": svc.pseudonym(r[0]), **dict(zip(names, r[1:]))} for r in rows],
+                      "limit": limit, "offset": offset})
+
+    return app
+
+
+def _json(value: Any) -> JSONResponse:
+    return JSONResponse(json.loads(json.dumps(value, default=str)))

@@ -1,0 +1,93 @@
+"""Who may do what: API-key grants and the rules that bind them to schools and learners.
+
+Pure policy: given a grant and what the request touches, say allowed or why not. The HTTP
+layer asks; the ledger's own invariants still hold underneath (an advisor must be assigned,
+a learner enrolled) whoever is asking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ROLES = ("school", "advisor", "registrar", "researcher", "district_admin")
+Role = Literal["school", "advisor", "registrar", "researcher", "district_admin"]
+
+# What each key role may post, by the event's `actor.role`.
+POSTING_ROLES: dict[str, frozenset[str]] = {
+    "school": frozenset({"teacher", "school_system"}),
+    "advisor": frozenset({"advisor"}),
+    "registrar": frozenset({"registrar"}),
+    "district_admin": frozenset({"district_admin", "school_system", "teacher", "registrar", "advisor"}),
+    "researcher": frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class Grant:
+    key_id: str
+    role: str
+    school_id: str | None = None  # school keys: the one school they act for
+    actor_id: str | None = None  # advisor and registrar keys: the person they act as
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Denial:
+    reason: str
+
+
+def needs(role: str, *, school_id: str | None, actor_id: str | None) -> str | None:
+    """Why a key with this role cannot be made with these bindings, or None."""
+    if role not in ROLES:
+        return f"role must be one of {', '.join(ROLES)}, not {role!r}"
+    if role == "school" and not school_id:
+        return "a school key needs --school"
+    if role in ("advisor", "registrar") and not actor_id:
+        return f"an {role} key needs --actor (the {role}'s id)" if role == "advisor" else "a registrar key needs --actor"
+    return None
+
+
+def may_post(grant: Grant, *, kind: str, actor_role: str, actor_id: str, event_school: str | None,
+             learner_school: str | None, learner_advisors: set[str]) -> Denial | None:
+    """May this key post this event? `learner_school` / `learner_advisors` are what the ledger
+    already knows of the learner (None / empty before enrolment)."""
+    if grant.role == "researcher":
+        return Denial("a researcher key reads de-identified data only")
+    if actor_role not in POSTING_ROLES[grant.role]:
+        return Denial(f"a {grant.role} key cannot post events whose actor is a {actor_role}")
+    if grant.actor_id and actor_id != grant.actor_id:
+        return Denial(f"this key acts as {grant.actor_id}, not {actor_id}")
+    if kind == "reference":
+        return None if grant.role == "district_admin" else Denial("only a district_admin key publishes frameworks and courses")
+    if grant.role == "school":
+        if event_school != grant.school_id:
+            return Denial(f"this key posts for school {grant.school_id}, not {event_school}")
+        if learner_school is not None and learner_school != grant.school_id:
+            return Denial(f"the learner is enrolled at another school, not {grant.school_id}")
+    if grant.role == "advisor" and grant.actor_id not in learner_advisors:
+        return Denial(f"advisor {grant.actor_id} is not assigned to this learner")
+    return None
+
+
+def may_read_learner(grant: Grant, *, learner_school: str | None, learner_advisors: set[str]) -> Denial | None:
+    if grant.role == "researcher":
+        return Denial("a researcher key reads de-identified data only (/v1/research/...)")
+    if grant.role == "school" and learner_school != grant.school_id:
+        return Denial(f"this key reads learners of school {grant.school_id} only")
+    if grant.role == "advisor" and grant.actor_id not in learner_advisors:
+        return Denial(f"advisor {grant.actor_id} is not assigned to this learner")
+    return None
+
+
+def may_decide_credit(grant: Grant) -> Denial | None:
+    return None if grant.role == "registrar" else Denial("only a registrar key approves or revokes credit")
+
+
+def may_read_research(grant: Grant) -> Denial | None:
+    return None if grant.role in ("researcher", "registrar", "district_admin") else Denial(
+        f"a {grant.role} key cannot read district-wide research data")
+
+
+def may_operate(grant: Grant) -> Denial | None:
+    return None if grant.role in ("registrar", "district_admin") else Denial(
+        f"a {grant.role} key cannot run ledger-wide checks")

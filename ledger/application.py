@@ -70,6 +70,12 @@ def store_env(settings: Settings) -> dict[str, str]:
     # PostgreSQL, through eventsourcing's own recorder. The server is asked once here, so that a wrong
     # or unreachable store is a one-line ConfigError rather than a connection pool timing out later;
     # a schema named in the URL is created if it is missing (eventsourcing creates only the tables).
+    #
+    # Opening a store that is already there runs no DDL: eventsourcing's create_table replaces its
+    # insert function on every start, and two processes doing that at once make one of them fail
+    # ("tuple concurrently updated"). Each application's table is <name>_events, so creation is
+    # turned off per application (<NAME>_CREATE_TABLE=n, which eventsourcing reads before CREATE_TABLE)
+    # for the tables found complete; an application whose table is missing still creates it.
     pg = PostgresStore.parse(settings.store)
     try:
         import psycopg
@@ -85,6 +91,13 @@ def store_env(settings: Settings) -> dict[str, str]:
                     conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(pg.schema)))
                 except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
                     pass  # another process created it at the same moment
+            complete = conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %(schema)s AND c.relkind = 'r' AND c.relname LIKE '%%\\_events'"
+                " AND EXISTS (SELECT FROM pg_type t WHERE t.typnamespace = n.oid AND t.typname = 'stored_event_uuid')"
+                " AND EXISTS (SELECT FROM pg_proc p WHERE p.pronamespace = n.oid"
+                "             AND p.proname = 'es_insert_events_uuid')",
+                {"schema": pg.schema or "public"}).fetchall()
     except psycopg.Error as error:
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ConfigError(f"LEDGER_STORE={pg.shown!r}: cannot use this PostgreSQL store: {reason}") from None
@@ -98,6 +111,7 @@ def store_env(settings: Settings) -> dict[str, str]:
         "POSTGRES_SCHEMA": pg.schema,
         "POSTGRES_CONNECT_TIMEOUT": str(pg.connect_timeout),
         "CREATE_TABLE": "y",
+        **{f"{table.removesuffix('_events').upper()}_CREATE_TABLE": "n" for (table,) in complete},
     }
 
 

@@ -134,6 +134,43 @@ def test_two_writer_processes_on_the_same_learners_lose_no_event(ledger, pg_stor
         fresh.close()
 
 
+def _opener(store_url, rounds, barrier, conn):
+    failures = []
+    for _ in range(rounds):
+        barrier.wait(60)
+        try:
+            make_pg_ledger(store_url).close()
+        except Exception as error:  # reported to the parent, which names it
+            failures.append(f"{type(error).__name__}: {error}")
+    conn.send(failures)
+
+
+def test_processes_opening_the_same_store_at_once_all_open_it(ledger, pg_store):
+    # Opening an existing store must run no DDL: eventsourcing replaces its insert function on every
+    # create_table, and two processes doing that at once used to fail with "tuple concurrently updated".
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    pipes, procs = [], []
+    for _ in range(4):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_opener, args=(pg_store, 6, barrier, child))
+        proc.start()
+        child.close()
+        pipes.append(parent)
+        procs.append(proc)
+    try:
+        failures = []
+        for pipe in pipes:
+            assert pipe.poll(180), "an opening process did not finish"
+            failures += pipe.recv()
+    finally:
+        for proc in procs:
+            proc.join(60)
+            if proc.is_alive():
+                proc.kill()
+    assert failures == []
+
+
 # --- configuration --------------------------------------------------------------------------------
 
 

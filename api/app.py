@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
@@ -75,6 +76,15 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
                               f"Bodies are JSON, at most {MAX_BODY_BYTES} bytes.")
     app.add_middleware(BodyGuard)
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            schema.setdefault("components", {}).setdefault("schemas", {})["PostedEvent"] = POSTED_EVENT_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(Refused)
     async def _refused(request: Request, error: Refused) -> JSONResponse:
         if error.status in (401, 403):
@@ -102,6 +112,8 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
             raise Refused(401, reason)
         return grant
 
+    LearnerId = Annotated[str, Path(description="A learner id.", examples=["L1"])]
+    CourseId = Annotated[str, Path(description="A course id.", examples=["CRS-1"])]
     Svc = Annotated[Service, Depends(service_of)]
     Key = Annotated[Grant, Depends(grant_of)]
 
@@ -207,14 +219,14 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
             raise Refused(422, f"{value!r} is not a date (YYYY-MM-DD) or an ISO datetime", name) from None
 
     @app.get("/v1/learners/{learner_id}/events", tags=["learners"])
-    def learner_events(learner_id: str, svc: Svc, grant: Key) -> dict[str, Any]:
+    def learner_events(learner_id: LearnerId, svc: Svc, grant: Key) -> dict[str, Any]:
         """The learner's events in order, each with its chain hash."""
         learner(svc, grant, learner_id)
         return {"learner_id": learner_id, "events": [
             {"version": e.position, "hash": e.hash, "event": e.event} for e in svc.ledger.learner_events(learner_id)]}
 
     @app.get("/v1/learners/{learner_id}/state", tags=["learners"])
-    def learner_state(learner_id: str, svc: Svc, grant: Key,
+    def learner_state(learner_id: LearnerId, svc: Svc, grant: Key,
                       as_of: Annotated[str | None, Query(description="What was true on this date.")] = None,
                       known_at: Annotated[str | None, Query(description="What the ledger knew then.")] = None
                       ) -> JSONResponse:
@@ -228,7 +240,7 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
         return _json({"learner_id": learner_id, "as_of": as_of, "known_at": known_at, "competencies": rows})
 
     @app.get("/v1/learners/{learner_id}/plans", tags=["learners"])
-    def learner_plans(learner_id: str, svc: Svc, grant: Key) -> JSONResponse:
+    def learner_plans(learner_id: LearnerId, svc: Svc, grant: Key) -> JSONResponse:
         """Learning plans: goals, progress and pace."""
         from projections import queries
 
@@ -238,7 +250,7 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
 
     @app.get("/v1/learners/{learner_id}/audits/{course_id}", tags=["credit"],
              responses={200: {"content": {"application/json": {}, "text/html": {}}}})
-    def learner_audit(learner_id: str, course_id: str, svc: Svc, grant: Key,
+    def learner_audit(learner_id: LearnerId, course_id: CourseId, svc: Svc, grant: Key,
                       format: Annotated[str, Query(pattern="^(json|html)$")] = "json"):
         """How a credit was earned, every hash re-checked: JSON, or HTML for people."""
         from projections.audit import AuditError, build_audit
@@ -265,7 +277,7 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
         return JSONResponse({"proposed": run.proposed, "rejected": run.rejected})
 
     @app.post("/v1/learners/{learner_id}/credits/{course_id}/approve", tags=["credit"])
-    def approve_credit(learner_id: str, course_id: str, svc: Svc, grant: Key) -> JSONResponse:
+    def approve_credit(learner_id: LearnerId, course_id: CourseId, svc: Svc, grant: Key) -> JSONResponse:
         """Award the learner's latest credit proposal for the course (registrar keys only)."""
         from consumers.credit_engine import CreditError, approve
 
@@ -282,7 +294,7 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["reason"],
             "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}}}}}})
-    async def revoke_credit(learner_id: str, course_id: str, request: Request, svc: Svc, grant: Key) -> JSONResponse:
+    async def revoke_credit(learner_id: LearnerId, course_id: CourseId, request: Request, svc: Svc, grant: Key) -> JSONResponse:
         """Revoke an awarded credit, with a reason (registrar keys only)."""
         from starlette.concurrency import run_in_threadpool
 

@@ -63,11 +63,11 @@ def parse(raw: bytes | str, *, now: datetime | None = None) -> Submission | Reje
     if not isinstance(data, dict):
         return Rejection("", f"expected a JSON object, got {type(data).__name__}")
     type_ = data.get("type")
-    if type_ not in CURRENT_VERSION:
+    if not isinstance(type_, str) or type_ not in CURRENT_VERSION:
         known = ", ".join(sorted(CURRENT_VERSION))
         return Rejection("type", f"unknown event type {type_!r}; known types: {known}")
     version = data.get("schema_version")
-    model = MODELS.get((type_, version)) if isinstance(version, int) else None
+    model = MODELS.get((type_, version)) if isinstance(version, int) and not isinstance(version, bool) else None
     if model is None:
         versions = sorted(v for t, v in MODELS if t == type_)
         return Rejection("schema_version", f"{type_} has versions {versions}, not {version!r}")

@@ -38,13 +38,19 @@ class Server:
     def client(self, key: str | None = None) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"X-API-Key": key} if key else {}, timeout=30)
 
+    @property
+    def log(self) -> Path:
+        return Path(self.env["LEDGER_HOME"]).parent / f"serve-{self.port}.log"
+
     def start(self) -> Server:
-        self.process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(self.port)],
-                                        env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "w") as out:  # a file, not a pipe: a full pipe would stall the server
+            self.process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(self.port)],
+                                            env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"ledger serve exited {self.process.returncode}: {self.process.stdout.read()}")
+                raise AssertionError(f"ledger serve exited {self.process.returncode}: {self.log.read_text()}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return self

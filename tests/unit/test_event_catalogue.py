@@ -2,6 +2,7 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, strategies as st
 
 from ledger import schemas
 from ledger.intake import Rejection, Submission, parse
@@ -143,3 +144,18 @@ def test_each_schema_file_matches_its_model(name):
 
 def test_no_schema_file_lingers_without_a_model():
     assert schemas.drift() == []
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12)
+
+
+@given(st.fixed_dictionaries({}, optional={
+    "type": JSON_VALUES | st.sampled_from(["assessment.recorded", "learner.enrolled"]),
+    "schema_version": JSON_VALUES | st.sampled_from([1, 2]),
+    "event_id": JSON_VALUES, "learner_id": JSON_VALUES, "actor": JSON_VALUES, "payload": JSON_VALUES,
+    "demonstrated_at": JSON_VALUES}) | JSON_VALUES)
+def test_any_json_at_all_gets_an_answer_never_an_exception(document):
+    assert isinstance(parse(json.dumps(document), now=NOW), (Rejection, Submission))

@@ -25,6 +25,7 @@ class Server:
     env: dict
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    serve_args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -45,7 +46,7 @@ class Server:
     def start(self) -> Server:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "w") as out:  # a file, not a pipe: a full pipe would stall the server
-            self.process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(self.port)],
+            self.process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--port", str(self.port), *self.serve_args],
                                             env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

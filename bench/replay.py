@@ -1,0 +1,70 @@
+"""Research replay: pieces of evidence per second through `ledger replay` for decaying average
+and for BKT (EM fit included), beside the raw costs under it measured in the same run: DuckDB
+handing over the same counted scores, and a bare Python loop computing a decaying average
+over them.
+
+    python bench/replay.py --events 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import command_line, open_ledger, peak_rss_mib, prepared_home, rate, report, timed  # noqa: E402
+
+
+def bare_decaying_average(competencies) -> int:
+    """The arithmetic alone: no model objects, no estimates kept, no output table."""
+    n = 0
+    for competency in competencies:
+        for history in competency.histories:
+            level = None
+            for score in history.scores:
+                level = score if level is None else 0.65 * score + 0.35 * level
+                n += 1
+    return n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=100_000)
+    args = parser.parse_args()
+    from consumers.projector import run_projections
+    from projections import official
+    from projections.queries import counted_scores
+    from projections.research import load_histories, replay
+
+    home = prepared_home(args.events)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "projections.duckdb"
+        run_projections(open_ledger(home), path)
+        with official.connect(path, read_only=True) as con:
+            read_seconds, scores = timed(counted_scores, con)
+            load_seconds, competencies = timed(load_histories, con)
+    pieces = len(scores)
+    bare_seconds, _ = timed(bare_decaying_average, competencies)
+    floor = rate(pieces, read_seconds)
+    rows = [["baseline: DuckDB hands over the counted scores", f"{pieces:,}", f"{floor:,.0f}", "1.00", ""],
+            ["baseline: bare loop, decaying average arithmetic only", f"{pieces:,}",
+             f"{rate(pieces, bare_seconds):,.0f}", f"{rate(pieces, bare_seconds) / floor:.2f}", ""],
+            ["histories read and grouped", f"{pieces:,}", f"{rate(pieces, load_seconds):,.0f}",
+             f"{rate(pieces, load_seconds) / floor:.2f}", ""]]
+    for model in ("decaying_average", "bkt"):
+        seconds, result = timed(replay, competencies, model, {})
+        total = seconds + load_seconds
+        rows.append([f"ledger replay --model {model} (read, fit, replay)", f"{result.table.num_rows:,}",
+                     f"{rate(pieces, total):,.0f}", f"{rate(pieces, total) / floor:.2f}",
+                     f"{peak_rss_mib():,.0f}"])
+    report(f"Research replay, {args.events:,} events", command_line(), rows,
+           ["path", "pieces of evidence", "per second", "ratio to the DuckDB read", "peak RSS MiB"],
+           f"{pieces:,} counted scores in a history of {args.events:,} events (the rest are enrolments, plans, "
+           "sign-offs, voids and reference data).")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 
 from ledger.canonical import GENESIS, chain_hash, sha256_hex
@@ -123,8 +123,11 @@ class Ledger(Application):
         super().__init__(
             env={
                 # Learner records are small; keeping the busy ones warm saves re-reading
-                # their streams, and fast-forwarding keeps other writers' events visible.
+                # their streams. No fast-forward query on every cache hit: a stream another
+                # process has appended to fails to save (its version is taken), and
+                # _record_batch then evicts it and decides again against the stored stream.
                 "AGGREGATE_CACHE_MAXSIZE": "20000",
+                "AGGREGATE_CACHE_FASTFORWARD": "n",
                 # No copy on every read of the cache: _record_batch evicts what it did not save.
                 "DEEPCOPY_FROM_AGGREGATE_CACHE": "n",
                 **store_env(settings),
@@ -154,7 +157,7 @@ class Ledger(Application):
             try:
                 outcomes, changed = self._decide(batch, streams, look_up_receipts)
                 if changed:
-                    self.save(*changed)
+                    self._save(changed)
             except IntegrityError:
                 # A repeated event id, or another writer appended to one of these streams
                 # first: decide again against what is now stored, looking every receipt up.
@@ -168,6 +171,18 @@ class Ledger(Application):
                 raise
             return outcomes
         raise RuntimeError("gave up after repeated concurrent writes to the same learners")
+
+    def _save(self, aggregates: list[Any]) -> None:
+        # Application.save checks every object against runtime-checkable protocols, which
+        # costs more than the insert itself at a thousand aggregates a batch; these are all
+        # our own aggregates, so collect their events directly.
+        processing = ProcessingEvent()
+        for aggregate in aggregates:
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
 
     def _forget(self, streams: dict[str, Stream]) -> None:
         # Streams come from the cache without a copy, so unsaved events must not stay there.

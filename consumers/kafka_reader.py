@@ -9,10 +9,10 @@ are passed on once.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 
+import orjson
 from kafka import KafkaConsumer, TopicPartition
 
 from consumers import topics
@@ -75,7 +75,7 @@ class KafkaEventReader:
                 continue  # a copy of reference data already passed on, or before `after`
             body = record.value.decode()
             out.append(LoggedEvent(position, topics.header(record.headers, "stream"),
-                                   topics.header(record.headers, "hash"), upcast(json.loads(body)), body))
+                                   topics.header(record.headers, "hash"), upcast(orjson.loads(body)), body))
             self.emitted = position
         return out
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
+import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 
@@ -251,8 +252,8 @@ class Ledger(Application):
         for stored in self.recorder.select_events(stream_id(key)):
             if stored.topic != RECORDED_TOPIC:
                 continue
-            state = json.loads(stored.state)
-            out.append(LoggedEvent(stored.originator_version, key, state["hash"], upcast(json.loads(state["body"])),
+            state = orjson.loads(stored.state)
+            out.append(LoggedEvent(stored.originator_version, key, state["hash"], upcast(orjson.loads(state["body"])),
                                    state["body"]))
         return out
 
@@ -263,8 +264,8 @@ class Ledger(Application):
         """Recorded events after global position `after`, in the order they were recorded."""
         out = []
         for n in self.recorder.select_notifications(after, limit, topics=[RECORDED_TOPIC], inclusive_of_start=False):
-            state = json.loads(n.state)
-            body = json.loads(state["body"])
+            state = orjson.loads(n.state)
+            body = orjson.loads(state["body"])
             out.append(LoggedEvent(n.id, _key_of(body), state["hash"], upcast(body), state["body"]))
         return out
 

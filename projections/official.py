@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 
 from ledger.application import LoggedEvent
@@ -420,7 +421,7 @@ def _evidence_row(logged: LoggedEvent) -> dict[str, Any]:
         "demonstrated_at": e["demonstrated_at"], "recorded_at": e["recorded_at"],
         "actor_id": e["actor"]["id"], "actor_role": e["actor"]["role"],
         "subject_event_id": p.get("subject_event_id") or p.get("artifact_event_id"),
-        "hash": logged.hash, "detail": json.dumps(p),
+        "hash": logged.hash, "detail": orjson.dumps(p).decode(),
         "voided": False, "voided_by": None, "voided_at": None, "void_reason": None,
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import duckdb
@@ -18,10 +19,16 @@ def methods_by_competency(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str
         "SELECT competency_id, method, params, threshold FROM competency").fetchall()}
 
 
+@lru_cache(maxsize=1024)
+def _method(name: str, params: str) -> dict[str, Any]:
+    # A few methods serve millions of states: parse each one's parameters once.
+    return {"name": name, "params": json.loads(params)}
+
+
 def competency_state(method: tuple[str, str, float], evidence: Sequence[tuple[float, Any]]) -> dict[str, Any]:
     """`evidence`: (score, demonstrated_at) in demonstration order, voided ones left out."""
     name, params, threshold = method
-    estimates = trajectory({"name": name, "params": json.loads(params)}, [s for s, _ in evidence], threshold)
+    estimates = trajectory(_method(name, params), [s for s, _ in evidence], threshold)
     since = mastered_since(estimates)
     return {"level": estimates[-1].level, "mastered": estimates[-1].mastered, "method": name, "params": params,
             "evidence_count": len(evidence), "first_demonstrated": evidence[0][1],

@@ -116,3 +116,13 @@ def open_ledger(home: Path):
     from ledger.config import Settings
 
     return Ledger(Settings.load({"LEDGER_HOME": str(home)}))
+
+
+def postgres_store() -> str:
+    """A LEDGER_STORE URL for a fresh schema on the project's own PostgreSQL (started if need be)."""
+    import uuid
+
+    script = str(ROOT / "scripts" / "postgres")
+    subprocess.run([script, "start"], check=True, capture_output=True)
+    url = subprocess.run([script, "url"], check=True, capture_output=True, text=True).stdout.strip()
+    return f"{url}?schema=bench_{uuid.uuid4().hex[:12]}"

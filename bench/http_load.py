@@ -15,27 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, command_line, percentiles, rate, report  # noqa: E402
+from bench.common import command_line, percentiles, postgres_store, rate, report  # noqa: E402
 from tests import factories as f  # noqa: E402
 from tests.http_support import Server, cli, server_env  # noqa: E402
-
-
-def postgres_store() -> str:
-    script = str(ROOT / "scripts" / "postgres")
-    subprocess.run([script, "start"], check=True, capture_output=True)
-    url = subprocess.run([script, "url"], check=True, capture_output=True, text=True).stdout.strip()
-    return f"{url}?schema=bench_{uuid.uuid4().hex[:12]}"
 
 
 def run_clients(server: Server, key: str, clients: int, requests: int, learners: list[str], replay_share: float,

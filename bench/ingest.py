@@ -14,28 +14,44 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import command_line, district_lines, peak_rss_mib, rate, report, timed  # noqa: E402
+from bench.common import (command_line, district_lines, peak_rss_mib, postgres_store, rate, report,  # noqa: E402
+                          timed)
 
 
-def ledger_rate(lines: list[str], batch: int, home: Path) -> float:
+def environ(store: str, home: Path) -> dict[str, str]:
+    """A fresh store of the kind asked: a SQLite file in `home`, or a new PostgreSQL schema."""
+    return {"LEDGER_HOME": str(home), **({"LEDGER_STORE": postgres_store()} if store == "postgres" else {})}
+
+
+def ledger_rate(lines: list[str], batch: int, settings: dict[str, str]) -> float:
     import ledger.application as application
     from ledger.config import Settings
 
     application.BATCH_SIZE = batch
-    ledger = application.Ledger(Settings.load({"LEDGER_HOME": str(home)}))
+    ledger = application.Ledger(Settings.load(settings))
     seconds, outcomes = timed(lambda: list(ledger.post(lines)))
     assert all(o.status == "accepted" for o in outcomes), "the benchmark history must be all new, valid events"
     return rate(len(lines), seconds)
 
 
-def bare_rate(lines: list[str], batch: int, home: Path) -> float:
-    """The library's SQLite recorder alone, inserting one stored event per line (same bytes)."""
+def bare_rate(lines: list[str], batch: int, settings: dict[str, str]) -> float:
+    """The library's recorder alone (SQLite or PostgreSQL, configured as the ledger's), inserting
+    one stored event per line (same bytes)."""
+    from eventsourcing.application import Application
     from eventsourcing.persistence import StoredEvent
-    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
-    datastore = SQLiteDatastore(str(home / "bare.db"))
-    recorder = SQLiteApplicationRecorder(datastore)
-    recorder.create_table()
+    from ledger.application import store_env
+    from ledger.config import Settings
+
+    env = store_env(Settings.load(settings))
+    if "SQLITE_DBNAME" in env:
+        env["SQLITE_DBNAME"] = str(Path(settings["LEDGER_HOME"]) / "bare.db")
+
+    class Bare(Application):
+        name = "bare"  # its own table (PostgreSQL) or file (SQLite)
+
+    app = Bare(env=env)  # kept referenced: a collected application closes its store
+    recorder = app.recorder
     events = [StoredEvent(uuid.uuid4(), 1, "bench:Event", line.encode()) for line in lines]
 
     def insert() -> None:
@@ -50,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batches", default="1,100,1000")
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args()
     lines = district_lines(args.events)
     rows = []
@@ -57,13 +74,14 @@ def main() -> None:
         # Batch size 1 is slow by nature: measure it on a slice so the run stays short.
         sample = lines if batch >= 100 else lines[: min(len(lines), 5_000)]
         with tempfile.TemporaryDirectory() as tmp:
-            ours = ledger_rate(sample, batch, Path(tmp) / "ledger")
-            bare = bare_rate(sample, batch, Path(tmp))
+            ours = ledger_rate(sample, batch, environ(args.store, Path(tmp) / "ledger"))
+            bare = bare_rate(sample, batch, environ(args.store, Path(tmp) / "bare"))
         rows.append([f"{len(sample):,}", batch, f"{ours:,.0f}", f"{bare:,.0f}", f"{ours / bare:.2f}"])
     rows.append(["peak RSS", "", f"{peak_rss_mib():,.0f} MiB", "", ""])
-    report("Ingest on SQLite (ledger post path vs bare recorder)", command_line(), rows,
+    report(f"Ingest on {'PostgreSQL' if args.store == 'postgres' else 'SQLite'} (ledger post path vs bare recorder)",
+           command_line(), rows,
            ["events", "batch", "ledger events/s", "bare recorder events/s", "ratio"],
-           "Bare: eventsourcing's SQLiteApplicationRecorder.insert_events of one stored event per line. "
+           "Bare: eventsourcing's application recorder (same store kind).insert_events of one stored event per line. "
            "The ledger also validates each line, checks invariants, chains the hash and stores a receipt "
            "(two stored events per accepted event).")
 

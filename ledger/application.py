@@ -112,6 +112,10 @@ def store_env(settings: Settings) -> dict[str, str]:
         "POSTGRES_SCHEMA": pg.schema,
         "POSTGRES_CONNECT_TIMEOUT": str(pg.connect_timeout),
         "CREATE_TABLE": "y",
+        # eventsourcing opens five connections per application up front; a CLI command needs one
+        # and a server's threads share a lock for writing, so start small and grow on demand.
+        "POSTGRES_POOL_SIZE": "2",
+        "POSTGRES_MAX_OVERFLOW": "8",
         **{f"{table.removesuffix('_events').upper()}_CREATE_TABLE": "n" for (table,) in complete},
     }
 

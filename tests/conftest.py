@@ -1,11 +1,68 @@
+import os
+
 import pytest
 
 from ledger.application import Ledger
 from ledger.config import Settings
 
+# `LEDGER_TEST_STORE=postgres pytest` runs the suite with every test's ledger on the project's
+# PostgreSQL, each test in a schema of its own; tests marked `sqlite_only` (they open the SQLite
+# file itself) are deselected, and say so in the summary.
+STORE_UNDER_TEST = os.environ.get("LEDGER_TEST_STORE", "sqlite")
+if STORE_UNDER_TEST not in ("sqlite", "postgres"):
+    raise pytest.UsageError(f"LEDGER_TEST_STORE must be sqlite or postgres, not {STORE_UNDER_TEST!r}")
+
+
+_OPENED: list[tuple[Ledger, str]] = []  # PostgreSQL pass: ledgers to close, schemas to drop
+_HOMES: dict[str, str] = {}  # PostgreSQL pass: this test's homes and their stores
+
 
 def make_ledger(home) -> Ledger:
-    return Ledger(Settings.load({"LEDGER_HOME": str(home)}))
+    """A ledger in `home`. On the PostgreSQL pass each home gets a schema of its own, as each
+    home gets a file of its own on SQLite: the same home, the same store. The test's first home
+    gets the store in LEDGER_STORE, so `ledger` commands run by the test with that home agree."""
+    if STORE_UNDER_TEST != "postgres":
+        return Ledger(Settings.load({"LEDGER_HOME": str(home)}))
+    key = str(Path(home).resolve())
+    if key not in _HOMES:
+        _HOMES[key] = (os.environ["LEDGER_STORE"] if not _HOMES
+                       else f"{os.environ['LEDGER_TEST_PG_URL']}?schema=h_{uuid.uuid4().hex[:16]}")
+    store = _HOMES[key]
+    ledger = Ledger(Settings.load({"LEDGER_STORE": store, "LEDGER_HOME": str(home)}))
+    _OPENED.append((ledger, store.rsplit("schema=", 1)[1]))
+    return ledger
+
+
+def pytest_collection_modifyitems(config, items):
+    if STORE_UNDER_TEST != "postgres":
+        return
+    kept = [item for item in items if item.get_closest_marker("sqlite_only") is None]
+    deselected = [item for item in items if item.get_closest_marker("sqlite_only") is not None]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+@pytest.fixture(autouse=True)
+def _store_under_test(request, monkeypatch):
+    """On the PostgreSQL pass, LEDGER_STORE names a fresh schema for this test (subprocesses inherit it)."""
+    if STORE_UNDER_TEST != "postgres":
+        yield
+        return
+    postgres_url = request.getfixturevalue("postgres_url")
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    monkeypatch.setenv("LEDGER_STORE", f"{postgres_url}?schema={schema}")
+    monkeypatch.setenv("LEDGER_TEST_PG_URL", postgres_url)
+    yield
+    monkeypatch.delenv("LEDGER_STORE")
+    _HOMES.clear()
+    schemas = {schema}
+    while _OPENED:
+        ledger, opened = _OPENED.pop()
+        ledger.close()
+        schemas.add(opened)
+    for name in schemas:
+        drop_schema(postgres_url, name)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """From evidence to an audited credit, against the real store and DuckDB read models."""
 
 import json
-import sqlite3
 
 import pytest
 
@@ -13,6 +12,7 @@ from projections.audit import build_audit
 from projections.audit_html import render_html
 from projections.credit import verify_credits
 from tests import factories as f
+from tests.tamper import alter_stored_event
 
 METHOD = {"name": "most_recent", "params": {}}
 
@@ -119,12 +119,7 @@ def test_editing_one_byte_of_evidence_behind_a_credit_fails_verify_and_the_audit
     propose(ledger, path)
     approve(ledger, "L1", "CRS-1", "reg-1")
     target = docs["c1_high"]["event_id"]
-    with sqlite3.connect(ledger.env.get("SQLITE_DBNAME")) as db:
-        rowid, state = db.execute("SELECT rowid, state FROM stored_events WHERE CAST(state AS TEXT) LIKE ?",
-                                  (f'%"event_id":"{target}"%',)).fetchone()
-        tampered = state.replace(b'\\"score\\":3.5', b'\\"score\\":3.6')
-        assert len(tampered) == len(state) and tampered != state
-        db.execute("UPDATE stored_events SET state = ? WHERE rowid = ?", (tampered, rowid))
+    alter_stored_event(ledger.env, target, b'\\"score\\":3.5', b'\\"score\\":3.6')
     report = ledger.verify()
     assert [b["event_id"] for b in report.broken] == [target]
     pages = [ledger.read(0, 100_000)]

@@ -5,6 +5,8 @@ import multiprocessing
 import sqlite3
 from datetime import datetime
 
+import pytest
+
 from ledger.canonical import GENESIS, chain_hash
 from tests import factories as f
 from tests.conftest import make_ledger
@@ -100,6 +102,7 @@ def test_a_repeat_inside_one_batch_is_also_a_duplicate(ledger):
     assert statuses(post(ledger, *f.setup(), evidence, evidence))[-2:] == ["accepted", "duplicate"]
 
 
+@pytest.mark.sqlite_only
 def test_each_event_is_chained_to_the_one_before_it_in_its_learners_stream(ledger):
     post(ledger, *f.setup(), f.assessment("L1"), f.assessment("L1", "C2", 2.0))
     previous = GENESIS

@@ -92,46 +92,8 @@ def test_two_ledgers_in_two_schemas_never_meet(pg_store, postgres_url, tmp_path)
         drop_schema(postgres_url, other_schema)
 
 
-def _writer(store_url, learner_ids, n, conn):
-    ledger = make_pg_ledger(store_url)
-    accepted = 0
-    for i in range(n):
-        outcomes = list(ledger.post([f.line(f.assessment(learner_ids[i % len(learner_ids)], score=1 + i % 4))]))
-        accepted += outcomes[0].status == "accepted"
-    ledger.close()
-    conn.send(accepted)
-
-
-def test_two_writer_processes_on_the_same_learners_lose_no_event(ledger, pg_store):
-    learners = ["L1", "L2", "L3"]
-    post(ledger, *f.setup(learners))
-    ctx = multiprocessing.get_context("spawn")
-    pipes, procs = [], []
-    for _ in range(2):
-        parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_writer, args=(pg_store, learners, 150, child))
-        proc.start()
-        child.close()
-        pipes.append(parent)
-        procs.append(proc)
-    try:
-        accepted = []
-        for pipe in pipes:
-            assert pipe.poll(180), "a writer process did not finish"
-            accepted.append(pipe.recv())
-    finally:
-        for proc in procs:
-            proc.join(60)
-            if proc.is_alive():
-                proc.kill()
-    assert accepted == [150, 150]
-    evidence = sum(len(ledger.learner_events(l)) - 1 for l in learners)  # minus the enrolment
-    assert evidence == 300
-    fresh = make_pg_ledger(pg_store)
-    try:
-        assert fresh.verify().ok
-    finally:
-        fresh.close()
+def test_two_writer_processes_on_the_same_learners_lose_no_event(pg_store):
+    on_sqlite.two_writers_post_to_the_same_learners(pg_store)
 
 
 def _opener(store_url, rounds, barrier, conn):

@@ -124,32 +124,56 @@ def test_events_keep_their_recording_time_beside_their_demonstration_time(ledger
     assert datetime.fromisoformat(evidence["recorded_at"]) > demonstrated
 
 
-def _writer(home, learner_ids, n, conn):
-    ledger = make_ledger(home)
+def _open(store):
+    """A ledger on `store`: a SQLite home folder, or a PostgreSQL URL (tests of either store)."""
+    from tests.conftest import make_pg_ledger
+
+    return make_pg_ledger(store) if isinstance(store, str) and store.startswith("postgresql://") else make_ledger(store)
+
+
+def _writer(store, learner_ids, n, conn):
+    ledger = _open(store)
     accepted = 0
     for i in range(n):
         outcomes = list(ledger.post([f.line(f.assessment(learner_ids[i % len(learner_ids)], score=1 + i % 4))]))
         accepted += outcomes[0].status == "accepted"
+    ledger.close()
     conn.send(accepted)
 
 
-def test_two_writer_processes_on_the_same_learners_lose_no_event(tmp_path):
-    home = tmp_path / "ledger"
+def two_writers_post_to_the_same_learners(store, per_writer: int = 150) -> None:
+    """Two processes post to the same three learners at once; every event must be kept."""
     learners = ["L1", "L2", "L3"]
-    ledger = make_ledger(home)
+    ledger = _open(store)
     post(ledger, *f.setup(learners))
     ctx = multiprocessing.get_context("spawn")
     pipes, procs = [], []
     for _ in range(2):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_writer, args=(home, learners, 150, child))
+        proc = ctx.Process(target=_writer, args=(store, learners, per_writer, child))
         proc.start()
+        child.close()
         pipes.append(parent)
         procs.append(proc)
-    accepted = [p.recv() for p in pipes]
-    for proc in procs:
-        proc.join(60)
-    assert accepted == [150, 150]
+    try:
+        accepted = []
+        for pipe in pipes:
+            assert pipe.poll(180), "a writer process did not finish"
+            accepted.append(pipe.recv())
+    finally:
+        for proc in procs:
+            proc.join(60)
+            if proc.is_alive():
+                proc.kill()
+    assert accepted == [per_writer, per_writer]
     evidence = sum(len(ledger.learner_events(l)) - 1 for l in learners)  # minus the enrolment
-    assert evidence == 300
-    assert make_ledger(home).verify().ok
+    assert evidence == 2 * per_writer
+    fresh = _open(store)
+    try:
+        assert fresh.verify().ok
+    finally:
+        fresh.close()
+
+
+def test_two_writer_processes_on_the_same_learners_lose_no_event(tmp_path):
+    two_writers_post_to_the_same_learners(tmp_path / "ledger")

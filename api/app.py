@@ -184,7 +184,7 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
                 if denial is not None:
                     where = f" (event {index} of the batch)" if batch else ""
                     raise Refused(403, denial.reason + where)
-            outcomes = list(svc.ledger.post(raws))
+            outcomes = list(svc.ledger.record(parsed))
         results = []
         for outcome in outcomes:
             result: dict[str, Any] = {"index": outcome.index, "status": outcome.status, "event_id": outcome.event_id}

@@ -144,9 +144,13 @@ class Ledger(Application):
 
     def post(self, raws: Iterable[bytes | str], *, now: datetime | None = None) -> Iterator[Outcome]:
         """Record JSON documents; yields one outcome per document, in order."""
+        return self.record(parse(raw, now=now) for raw in raws)
+
+    def record(self, parsed: Iterable[Submission | Rejection]) -> Iterator[Outcome]:
+        """`post` for documents already validated at the door (`ledger.intake.parse`)."""
         batch: list[tuple[int, Submission | Rejection]] = []
-        for index, raw in enumerate(raws):
-            batch.append((index, parse(raw, now=now)))
+        for index, item in enumerate(parsed):
+            batch.append((index, item))
             if len(batch) >= BATCH_SIZE:
                 yield from self._record_batch(batch)
                 batch = []

@@ -14,6 +14,11 @@ from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# As `ledger` itself does (cli/main.py): collect garbage less eagerly on big heaps.
+import gc  # noqa: E402
+
+gc.set_threshold(50_000, 50, 1_000)
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 EVENTS_PER_LEARNER = 84  # what ledger.demo.generate makes per learner, measured
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 import sys
@@ -523,6 +524,10 @@ _register_service(app)
 
 
 def main() -> None:
+    # The ledger keeps many long-lived objects (cached learner streams) and allocates many
+    # short-lived ones per event; the default thresholds run full collections that find nothing
+    # and cost more the bigger the history (measured: +30% posting speed at 240k events).
+    gc.set_threshold(50_000, 50, 1_000)
     try:
         app()
     except ConfigError as error:

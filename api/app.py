@@ -124,10 +124,19 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
     def learner(svc: Service, grant: Grant, learner_id: str):
         if not ID.match(learner_id):
             raise Refused(404, "no such learner (ids are letters, digits and . _ : -)")
-        facts = learner_facts(svc.ledger, learner_id)
+        def decide(fresh: bool):
+            facts = learner_facts(svc.ledger, learner_id, fresh=fresh)
+            if not facts.enrolled:
+                return facts, Denial("not enrolled")
+            return facts, access.may_read_learner(grant, learner_school=facts.school_id,
+                                                  learner_advisors=set(facts.advisors))
+
+        facts, denial = decide(fresh=False)
+        if denial is not None:  # a refusal is worth one read of the store itself
+            facts, denial = decide(fresh=True)
         if not facts.enrolled:
             raise Refused(404, f"learner {learner_id} is not enrolled")
-        allow(access.may_read_learner(grant, learner_school=facts.school_id, learner_advisors=set(facts.advisors)))
+        allow(denial)
         return facts
 
     # --- health ------------------------------------------------------------------------------
@@ -202,11 +211,16 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
         return JSONResponse({**counts, "results": results}, status_code=status)
 
     def _may_post(svc: Service, grant: Grant, event: Any) -> Denial | None:
-        facts = learner_facts(svc.ledger, event.learner_id) if event.learner_id else None
-        return access.may_post(
-            grant, kind=event.kind, actor_role=event.actor.role, actor_id=event.actor.id, event_school=event.school_id,
-            learner_school=facts.school_id if facts else None,
-            learner_advisors=set(facts.advisors) if facts else set())
+        def decide(fresh: bool) -> Denial | None:
+            facts = learner_facts(svc.ledger, event.learner_id, fresh=fresh) if event.learner_id else None
+            return access.may_post(
+                grant, kind=event.kind, actor_role=event.actor.role, actor_id=event.actor.id,
+                event_school=event.school_id, learner_school=facts.school_id if facts else None,
+                learner_advisors=set(facts.advisors) if facts else set())
+
+        # A refusal is worth one read of the store itself (another process may have just enrolled
+        # the learner or assigned the advisor).
+        return decide(fresh=False) and decide(fresh=True)
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -352,4 +366,9 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
 
 
 def _json(value: Any) -> JSONResponse:
-    return JSONResponse(json.loads(json.dumps(value, default=str)))
+    return JSONResponse(json.loads(json.dumps(value, default=_plain)))
+
+
+def _plain(value: Any) -> str:
+    """Dates and times as ISO 8601; anything else JSON cannot hold, as text."""
+    return value.isoformat() if isinstance(value, (date, datetime)) else str(value)

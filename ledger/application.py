@@ -161,10 +161,18 @@ class Ledger(Application):
         # First assume every event id is new: the store's primary key on receipts catches
         # the ones that are not, and one look-up per event is the biggest cost of posting.
         look_up_receipts = False
+        from_store = False
         for attempt in range(MAX_CONCURRENCY_RETRIES):
             streams: dict[str, Stream] = {}
             try:
                 outcomes, changed = self._decide(batch, streams, look_up_receipts)
+                if not from_store and any(o.status == "rejected" and o.event_id is not None for o in outcomes):
+                    # Cached streams are not fast-forwarded: before refusing an event for what a
+                    # record says, read the records from the store (another process may have
+                    # enrolled the learner or assigned the advisor since this one cached them).
+                    self._forget(streams)
+                    from_store = True
+                    continue
                 if changed:
                     self._save(changed)
             except IntegrityError:

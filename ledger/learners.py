@@ -17,9 +17,17 @@ class LearnerFacts:
     advisors: frozenset[str] = field(default_factory=frozenset)
 
 
-def learner_facts(ledger: Ledger, learner_id: str) -> LearnerFacts:
+def learner_facts(ledger: Ledger, learner_id: str, *, fresh: bool = False) -> LearnerFacts:
+    """From the ledger's cache of streams, or with `fresh` from the store itself: the cache is
+    not fast-forwarded, so another process's newer events (an advisor assigned) show only there."""
+    key = stream_id(stream_key("learner", learner_id))
+    if fresh and ledger.repository.cache is not None:
+        try:
+            ledger.repository.cache.get(key, evict=True)
+        except KeyError:
+            pass
     try:
-        stream = ledger.repository.get(stream_id(stream_key("learner", learner_id)))
+        stream = ledger.repository.get(key)
     except AggregateNotFoundError:
         return LearnerFacts(False)
     facts = stream.facts

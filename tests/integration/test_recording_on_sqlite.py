@@ -3,6 +3,7 @@
 import json
 import multiprocessing
 import sqlite3
+import uuid
 from datetime import datetime
 
 import pytest
@@ -177,3 +178,21 @@ def two_writers_post_to_the_same_learners(store, per_writer: int = 150) -> None:
 
 def test_two_writer_processes_on_the_same_learners_lose_no_event(tmp_path):
     two_writers_post_to_the_same_learners(tmp_path / "ledger")
+
+
+def test_an_event_allowed_by_what_another_process_recorded_is_accepted_not_refused_from_a_stale_cache(tmp_path):
+    home = tmp_path / "ledger"
+    first = make_ledger(home)
+    post(first, *f.setup(["L1"]))
+    artifact = f.event("artifact.submitted", {"competencies_claimed": ["C1"], "sha256": "b" * 64,
+                                              "uri": "https://example.org/work.pdf"}, learner="L1", days=-3)
+    post(first, artifact)  # `first` now holds L1's record in its cache
+    other = make_ledger(home)  # another process's view of the same store
+    assert statuses(post(other, f.advisor_assigned("L1", "adv-9"))) == ["accepted"]
+    sign_off = f.event("advisor.signed_off", {"subject_event_id": artifact["event_id"], "decision": "approved",
+                                              "statement": "Good."}, learner="L1",
+                       actor={"id": "adv-9", "role": "advisor"}, days=-1)
+    assert statuses(post(first, sign_off)) == ["accepted"]
+    unassigned = {**sign_off, "event_id": str(uuid.uuid4()), "actor": {"id": "adv-0", "role": "advisor"}}
+    [refused] = post(first, unassigned)
+    assert refused.status == "rejected" and "not assigned" in refused.rejection.reason

@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS credit_audit (
     credit_event_id VARCHAR PRIMARY KEY, kind VARCHAR, learner_id VARCHAR, course_id VARCHAR,
     rule_version INTEGER, position BIGINT, decided_at TIMESTAMPTZ, status VARCHAR,
     evidence_ids VARCHAR[], proposal_event_id VARCHAR, approved_by VARCHAR, basis VARCHAR, note VARCHAR);
+-- One learner's rows are what `state`, `plan`, audits and credit proposals ask for; DuckDB uses
+-- no index for `learner_id = ?` on the composite primary key, so it would scan the table.
+CREATE INDEX IF NOT EXISTS competency_state_learner ON competency_state (learner_id);
+CREATE INDEX IF NOT EXISTS evidence_score_learner ON evidence_score (learner_id);
 """
 
 # Rebuilt tables, in the order they are dropped; projection_position goes with them.

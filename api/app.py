@@ -227,10 +227,12 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
     def when(value: str | None, name: str) -> date | datetime | None:
         if value is None:
             return None
+        from projections.queries import parse_moment
+
         try:
-            return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
-        except ValueError:
-            raise Refused(422, f"{value!r} is not a date (YYYY-MM-DD) or an ISO datetime", name) from None
+            return parse_moment(value)
+        except ValueError as error:
+            raise Refused(422, str(error), name) from None
 
     @app.get("/v1/learners/{learner_id}/events", tags=["learners"])
     def learner_events(learner_id: LearnerId, svc: Svc, grant: Key) -> dict[str, Any]:

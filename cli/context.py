@@ -38,7 +38,9 @@ def when(value: str | None, option: str, as_json: bool) -> date | datetime | Non
     """A command-line date (YYYY-MM-DD, the whole day) or ISO datetime, or a one-line refusal."""
     if value is None:
         return None
+    from projections.queries import parse_moment
+
     try:
-        return datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
-    except ValueError:
-        fail(f"{option} {value!r} is not a date (YYYY-MM-DD) or an ISO datetime", as_json=as_json)
+        return parse_moment(value)
+    except ValueError as error:
+        fail(f"{option} {error}", as_json=as_json)

@@ -15,6 +15,15 @@ from projections.state import competency_state, methods_by_competency
 PACE_TOLERANCE = 0.10
 
 
+def parse_moment(text: str) -> date | datetime:
+    """A date (YYYY-MM-DD, meaning the whole day) or an ISO datetime, as people type them;
+    ValueError names what was expected."""
+    try:
+        return datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO datetime") from None
+
+
 def end_of(moment: date | datetime) -> datetime:
     """A date means the whole of that day (UTC); a datetime means itself."""
     if isinstance(moment, datetime):

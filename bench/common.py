@@ -11,6 +11,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from importlib.metadata import version
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,20 +24,36 @@ BENCHMARKS = ROOT / "BENCHMARKS.md"
 EVENTS_PER_LEARNER = 84  # what ledger.demo.generate makes per learner, measured
 
 
-def district_lines(events: int, seed: int = 1) -> list[str]:
+SLICE_LEARNERS = 4_000  # a big district is generated a slice of learners at a time, to bound memory
+
+
+def iter_district_lines(events: int, seed: int = 1) -> Iterator[str]:
     """Realistic demo history of about `events` events: learner sequences of assessments,
-    artifacts, scores, sign-offs, plans and voids (ledger.demo), cut to the size asked."""
+    artifacts, scores, sign-offs, plans and voids (ledger.demo), cut to the size asked.
+
+    Made in slices of SLICE_LEARNERS learners (each slice's events in time order, like a
+    school posting its term), so 10M events never sit in memory at once."""
     from ledger.demo import generate
 
     learners = max(1, round(events / EVENTS_PER_LEARNER))
-    lines = generate(seed=seed, learners=learners).lines
-    seen, out = set(), []
-    for line in lines:
-        event_id = json.loads(line)["event_id"]
-        if event_id not in seen:  # benchmark new events, not the demo's retried posts
-            seen.add(event_id)
-            out.append(line)
-    return out[:events]
+    left, first = events, 0
+    while left > 0 and first < learners:
+        count = min(SLICE_LEARNERS, learners - first)
+        lines = generate(seed=seed, learners=count, first_learner=first, reference=first == 0).lines
+        seen: set[str] = set()
+        for line in lines:
+            event_id = json.loads(line)["event_id"]
+            if event_id not in seen:  # benchmark new events, not the demo's retried posts
+                seen.add(event_id)
+                yield line
+                left -= 1
+                if left == 0:
+                    return
+        first += count
+
+
+def district_lines(events: int, seed: int = 1) -> list[str]:
+    return list(iter_district_lines(events, seed))
 
 
 def rate(count: int, seconds: float) -> float:
@@ -107,12 +124,19 @@ def prepared_home(events: int) -> Path:
 
         shutil.rmtree(home, ignore_errors=True)
         ledger = Ledger(Settings.load({"LEDGER_HOME": str(home)}))
-        lines = district_lines(events)
-        print(f"preparing {len(lines):,} events in {home} ...", file=sys.stderr)
-        for outcome in ledger.post(lines):
+        print(f"preparing {events:,} events in {home} ...", file=sys.stderr)
+        posted, started, lap = 0, time.perf_counter(), time.perf_counter()
+        for outcome in ledger.post(iter_district_lines(events)):
             if outcome.rejection is not None:
                 raise SystemExit(f"benchmark history refused: {outcome.rejection}")
-        done.write_text(str(len(lines)))
+            posted += 1
+            if posted % 100_000 == 0:
+                now = time.perf_counter()
+                print(f"  {posted:,} posted, {100_000 / (now - lap):,.0f} ev/s for the last 100,000, "
+                      f"{peak_rss_mib():,.0f} MiB peak", file=sys.stderr, flush=True)
+                lap = now
+        print(f"  {posted:,} posted in {time.perf_counter() - started:,.0f} s", file=sys.stderr)
+        done.write_text(str(posted))
     return home
 
 

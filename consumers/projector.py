@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,12 +33,17 @@ def run_projections(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> ProjectionRun:
-    """Catch up with the log (and keep following it with `follow`)."""
+    """Catch up with the log (and keep following it with `follow`).
+
+    A rebuild, or a first run, builds the read models in a file beside `path` and moves it
+    into place when complete: until then readers keep the old file, and a rebuild that is
+    interrupted leaves it untouched (the next one starts again from zero)."""
     started = time.perf_counter()
     run = ProjectionRun()
-    if rebuild:
-        with closing(official.connect(path)) as con:
-            official.drop_all(con)
+    if rebuild or not path.exists():
+        if not _build_aside(reader, path, run, batch_size, progress, should_stop):
+            run.seconds = time.perf_counter() - started
+            return run
     while not should_stop():
         # The DuckDB file is opened only while there is work: DuckDB lets no other process
         # read a file that one process holds open for writing, and `ledger state` must work
@@ -49,13 +56,62 @@ def run_projections(
                 if not batch:
                     break
                 projection.apply(batch)
-                run.events += len(batch)
-                run.batches += 1
-                run.position = batch[-1].position
-                if progress is not None:
-                    progress(run.position, max(run.position, reader.head_position()))
+                _advance(run, batch[-1].position, len(batch), reader, progress)
         if not follow:
             break
         time.sleep(poll_seconds)
     run.seconds = time.perf_counter() - started
     return run
+
+
+def _build_aside(reader: EventReader, path: Path, run: ProjectionRun, batch_size: int,
+                 progress: Callable[[int, int], None] | None, should_stop: Callable[[], bool]) -> bool:
+    """Project the whole log into a new file and swap it in; False if stopped before the end."""
+    aside = path.with_name(path.name + ".building")
+    for leftover in (aside, _wal(aside)):
+        leftover.unlink(missing_ok=True)
+    # The store hands over its stored bytes for DuckDB to parse, and its next page is read
+    # while DuckDB works on this one (both release the GIL). Other readers (Kafka's consumer
+    # is not thread-safe) hand over parsed events, read in turn.
+    read_stored = getattr(reader, "read_stored", None)
+    with closing(official.connect(aside)) as con, ThreadPoolExecutor(1) as prefetch:
+        projection = official.OfficialProjection(con, deferred=True)
+        if read_stored is not None:
+            page = prefetch.submit(read_stored, run.position, batch_size)
+        while not should_stop():
+            if read_stored is not None:
+                positions, states = page.result()
+                if not positions:
+                    break
+                page = prefetch.submit(read_stored, positions[-1], batch_size)
+                projection.apply_stored(positions, states)
+                _advance(run, positions[-1], len(positions), reader, progress)
+            else:
+                batch = reader.read(after=run.position, limit=batch_size)
+                if not batch:
+                    break
+                projection.apply(batch)
+                _advance(run, batch[-1].position, len(batch), reader, progress)
+        if should_stop():
+            con.close()
+            aside.unlink(missing_ok=True)
+            _wal(aside).unlink(missing_ok=True)
+            return False
+        projection.finish()
+    # A WAL left by a crashed writer of the old file would be replayed into the new one.
+    _wal(path).unlink(missing_ok=True)
+    os.replace(aside, path)
+    return True
+
+
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _advance(run: ProjectionRun, position: int, events: int, reader: EventReader,
+             progress: Callable[[int, int], None] | None) -> None:
+    run.events += events
+    run.batches += 1
+    run.position = position
+    if progress is not None:
+        progress(run.position, max(run.position, reader.head_position()))

@@ -15,6 +15,7 @@ from uuid import UUID
 import orjson
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from ledger.canonical import GENESIS, chain_hash, sha256_hex
 from ledger.config import ConfigError, PostgresStore, Settings
@@ -284,6 +285,21 @@ class Ledger(Application):
             body = orjson.loads(state["body"])
             out.append(LoggedEvent(n.id, _key_of(body), state["hash"], upcast(body), state["body"]))
         return out
+
+    def read_stored(self, after: int = 0, limit: int = 10_000) -> tuple[list[int], list[bytes]]:
+        """`read`, unparsed: positions and the stored states (JSON holding `hash` and `body`),
+        for bulk readers that parse elsewhere (a rebuild hands them to DuckDB)."""
+        recorder = self.recorder
+        if isinstance(recorder, SQLiteApplicationRecorder):
+            # The recorder's own select builds a Notification and a UUID per row, which is
+            # most of a rebuild's reading time; ask its connection for the two columns needed.
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(f"SELECT rowid, state FROM {recorder.events_table_name} "
+                               "WHERE rowid > ? AND topic = ? ORDER BY rowid LIMIT ?", [after, RECORDED_TOPIC, limit])
+                rows = cursor.fetchall()
+            return [row[0] for row in rows], [row[1] for row in rows]
+        page = recorder.select_notifications(after, limit, topics=[RECORDED_TOPIC], inclusive_of_start=False)
+        return [n.id for n in page], [n.state for n in page]
 
     def head_position(self) -> int:
         """Position of the newest recorded event (receipts and stream openings come after

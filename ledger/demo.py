@@ -44,7 +44,10 @@ class District:
     voids: int = 0
 
 
-def generate(seed: int = 7, learners: int = 400, schools: int = 3) -> District:
+def generate(seed: int = 7, learners: int = 400, schools: int = 3, *, first_learner: int = 0,
+             reference: bool = True) -> District:
+    """`first_learner` and `reference=False` let a big district be made in slices (see
+    bench/common.py): learners numbered from `first_learner`, no framework or courses posted."""
     rng = random.Random(seed)
     district = District()
     timeline: list[tuple[datetime, int, dict[str, Any]]] = []  # (posted-at, tiebreak, event)
@@ -64,13 +67,18 @@ def generate(seed: int = 7, learners: int = 400, schools: int = 3) -> District:
         competencies.append({"id": code, "title": title})
         for n, skill in enumerate(SKILLS, 1):
             competencies.append({"id": f"{code}.{n}", "title": f"{title}: {skill}", "parent_id": code})
-    add(published, {"type": "framework.published", "actor": admin, "payload": {
+    framework = {"type": "framework.published", "actor": admin, "payload": {
         "framework_id": FRAMEWORK_ID, "title": "District High School Competencies", "version": 1,
         "scale": {"min": 1, "max": 4, "mastery_threshold": 3,
                   "labels": {"1": "Beginning", "2": "Developing", "3": "Proficient", "4": "Advanced"}},
-        "competencies": competencies}})
+        "competencies": competencies}}
+    if reference:
+        add(published, framework)
     district.competencies = [c["id"] for c in competencies if "parent_id" in c]
     difficulty = {c: rng.gauss(0, 0.5) for c in district.competencies}
+    if first_learner:
+        # Same competencies, same difficulties; other learners, other event ids.
+        rng = random.Random(f"{seed}/{first_learner}")
 
     for i, (code, title) in enumerate(SUBJECTS):
         course_id = f"{code}-101"
@@ -81,13 +89,14 @@ def generate(seed: int = 7, learners: int = 400, schools: int = 3) -> District:
             {"kind": "points", "version": 1, "points": {s: 1.0 for s in skills}, "min_points": 4.0,
              "required": skills[:2]},
         ][i % 3]
-        add(published + timedelta(hours=i + 1), {"type": "course.defined", "actor": admin, "payload": {
-            "course_id": course_id, "title": title, "framework_id": FRAMEWORK_ID, "credits": 1.0,
-            "competencies": skills, "credit_rule": rule, "mastery_method": METHODS[i % len(METHODS)]}})
+        if reference:
+            add(published + timedelta(hours=i + 1), {"type": "course.defined", "actor": admin, "payload": {
+                "course_id": course_id, "title": title, "framework_id": FRAMEWORK_ID, "credits": 1.0,
+                "competencies": skills, "credit_rule": rule, "mastery_method": METHODS[i % len(METHODS)]}})
         district.courses.append(course_id)
 
     district.schools = [f"school-{n + 1:02d}" for n in range(schools)]
-    for n in range(learners):
+    for n in range(first_learner, first_learner + learners):
         learner = f"lrn-{n + 1:05d}"
         district.learners.append(learner)
         school = district.schools[n % schools]

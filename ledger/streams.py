@@ -15,6 +15,7 @@ import json
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import orjson
 from eventsourcing.domain import Aggregate
 
 from ledger.canonical import GENESIS, canonical_json, chain_hash
@@ -33,6 +34,15 @@ def stream_id(key: str) -> UUID:
     return uuid5(_NAMESPACE, key)
 
 
+def _loads(body: str) -> dict[str, Any]:
+    # orjson is ~4x faster (every recorded event is parsed again to update the facts), but it
+    # refuses integers beyond 64 bits, which the standard parser reads.
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
+
+
 class Stream(Aggregate):
     class Opened(Aggregate.Created):
         key: str
@@ -45,7 +55,7 @@ class Stream(Aggregate):
 
         def apply(self, aggregate: Stream) -> None:
             aggregate.head = self.hash
-            aggregate.facts.apply(upcast(json.loads(self.body)))
+            aggregate.facts.apply(upcast(_loads(self.body)))
 
     def __init__(self, key: str) -> None:
         self.key = key

@@ -19,7 +19,7 @@ import orjson
 import pyarrow as pa
 
 from ledger.application import LoggedEvent
-from ledger.events import EVIDENCE_TYPES
+from ledger.events import EVIDENCE_TYPES, UPCASTERS, upcast
 from projections.methods import DEFAULT_METHOD
 from projections.state import competency_state, methods_by_competency
 
@@ -67,7 +67,7 @@ CREATE INDEX IF NOT EXISTS competency_state_learner ON competency_state (learner
 CREATE INDEX IF NOT EXISTS evidence_score_learner ON evidence_score (learner_id);
 """
 
-# Rebuilt tables, in the order they are dropped; projection_position goes with them.
+# Every table of the read models (a rebuild makes them all anew in another file).
 TABLES = ("competency", "course", "learner", "evidence", "evidence_score", "competency_state", "plan",
           "plan_progress", "credit_audit", "projection_position")
 
@@ -92,12 +92,6 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> None:
     # DuckDB 2 keeps a statement's result pending until it is read; an unread one blocks
     # the connection's next statement, so drain it.
     con.execute(sql, params).fetchall()
-
-
-def drop_all(con: duckdb.DuckDBPyConnection) -> None:
-    for table in TABLES:
-        con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.execute(SCHEMA)
 
 
 def position(con: duckdb.DuckDBPyConnection) -> int:
@@ -141,26 +135,126 @@ def _delete_keys(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[s
         con.unregister("_keys")
 
 
-class OfficialProjection:
-    """Applies ordered batches of logged events to the DuckDB read models."""
+# Evidence and voids (~96% of a district's events) become rows inside DuckDB, which parses the
+# stored JSON itself; Python sees only the reference, enrolment, plan and credit events.
+_STAGE = """
+CREATE OR REPLACE TEMP TABLE _ev AS
+SELECT position, hash, body, f[1] AS type, f[2] AS event_id, f[3] AS learner_id, f[4] AS school_id,
+       f[5] AS demonstrated_at, f[6] AS recorded_at, f[7] AS actor_id, f[8] AS actor_role,
+       f[1] || '@' || f[9] AS type_version, json_extract(body, '$.payload') AS payload
+FROM (SELECT position, hash, body, json_extract_string(body, ['$.type', '$.event_id', '$.learner_id',
+          '$.school_id', '$.demonstrated_at', '$.recorded_at', '$.actor.id', '$.actor.role',
+          '$.schema_version']) AS f
+      FROM {source})
+"""
+_FROM_STATE = "(SELECT position, json_extract_string(state, '$.hash') AS hash, " \
+              "json_extract_string(state, '$.body') AS body FROM _incoming)"
+_INSERT_EVIDENCE = """
+INSERT INTO evidence
+SELECT event_id, position, learner_id, school_id, type,
+       CASE WHEN (payload->>'competency_id') IS NOT NULL THEN [payload->>'competency_id']
+            WHEN (payload->'levels') IS NOT NULL THEN list_sort(json_keys(payload->'levels'))
+            ELSE coalesce((payload->'competencies_claimed')::VARCHAR[], []) END,
+       demonstrated_at::TIMESTAMPTZ, recorded_at::TIMESTAMPTZ, actor_id, actor_role,
+       coalesce(payload->>'subject_event_id', payload->>'artifact_event_id'), hash,
+       coalesce(u.detail, payload::VARCHAR), false, NULL, NULL, NULL
+FROM _ev LEFT JOIN _upcast u USING (position)
+WHERE list_contains(?, type)
+"""
+_INSERT_SCORES = """
+INSERT INTO evidence_score
+SELECT event_id, learner_id, payload->>'competency_id', (payload->>'score')::DOUBLE,
+       demonstrated_at::TIMESTAMPTZ, recorded_at::TIMESTAMPTZ, position
+FROM _ev WHERE type = 'assessment.recorded'
+UNION ALL
+SELECT e.event_id, e.learner_id, j.key, j.value::DOUBLE, e.demonstrated_at::TIMESTAMPTZ,
+       e.recorded_at::TIMESTAMPTZ, e.position
+FROM (SELECT * FROM _ev WHERE type = 'artifact.scored') e, json_each(e.payload->'levels') j
+"""
+_NEW_VOIDS = """
+INSERT INTO _voids
+SELECT payload->>'voided_event_id', event_id, recorded_at::TIMESTAMPTZ, payload->>'reason', position
+FROM _ev WHERE type = 'evidence.voided'
+"""
+_APPLY_VOIDS = """
+UPDATE evidence SET voided = true, voided_by = v.voided_by, voided_at = v.voided_at, void_reason = v.void_reason
+FROM _voids v WHERE evidence.event_id = v.event_id
+"""
+_ROW_TYPES = sorted(EVIDENCE_TYPES | {"evidence.voided"})
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+
+class OfficialProjection:
+    """Applies ordered batches of logged events to the DuckDB read models.
+
+    With `deferred=True` (a rebuild into a fresh file) states, plan progress and voids are
+    computed once, by `finish()`, instead of after every batch: recomputing the touched
+    states of each batch re-reads a growing table, which made rebuilds slow down with size.
+    A deferred file is only consistent after `finish()`; the projector builds it aside."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, deferred: bool = False) -> None:
         self.con = con
+        self.deferred = deferred
+        con.execute("CREATE TEMP TABLE IF NOT EXISTS _voids (event_id VARCHAR, voided_by VARCHAR, "
+                    "voided_at TIMESTAMPTZ, void_reason VARCHAR, position BIGINT)")
+        con.execute("CREATE TEMP TABLE IF NOT EXISTS _pairs (learner_id VARCHAR, competency_id VARCHAR)")
 
     def apply(self, batch: Sequence[LoggedEvent]) -> None:
+        """Apply events already read (and parsed) by a reader."""
         if not batch:
             return
+        incoming = pa.table({"position": pa.array([e.position for e in batch], pa.int64()),
+                             "hash": pa.array([e.hash for e in batch], pa.string()),
+                             "body": pa.array([e.body for e in batch], pa.string())})
+        by_position = {e.position: e for e in batch}
+        self._apply(incoming, "_incoming", lambda position, hash_, body: by_position[position])
+
+    def apply_stored(self, positions: Sequence[int], states: Sequence[bytes]) -> None:
+        """Apply events as the store keeps them (`Ledger.read_stored`): DuckDB unpacks them."""
+        if not positions:
+            return
+        incoming = pa.table({"position": pa.array(positions, pa.int64()), "state": pa.array(states, pa.string())})
+        self._apply(incoming, _FROM_STATE, _logged_from_body)
+
+    def _apply(self, incoming: pa.Table, source: str, logged: Any) -> None:
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
-            touched_pairs, touched_plans = self._apply_events(batch)
-            self._recompute_states(touched_pairs)
-            self._recompute_plans(touched_plans | {l for l, _ in touched_pairs})
-            last = batch[-1].position
+            con.register("_incoming", incoming)
+            try:
+                _run(con, _STAGE.format(source=source))
+            finally:
+                con.unregister("_incoming")
+            touched_plans = self._apply_events(logged)
+            if not self.deferred:
+                self._apply_voids()
+                _run(con, "CREATE OR REPLACE TEMP TABLE _touched_learners AS SELECT DISTINCT learner_id FROM _pairs")
+                self._recompute_states()
+                self._recompute_plans(touched_plans, also="SELECT learner_id FROM _touched_learners")
+            [(last, count)] = con.execute("SELECT max(position), count(*) FROM _ev").fetchall()
             for name in PROJECTIONS:
                 _run(con, "INSERT OR REPLACE INTO projection_position VALUES (?, ?, coalesce("
                             "(SELECT events FROM projection_position WHERE projection = ?), 0) + ?)",
-                            [name, last, name, len(batch)])
+                            [name, last, name, count])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+    def finish(self) -> None:
+        """Compute what a deferred projection left: voids, every state, every plan's progress."""
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            self._apply_voids()
+            learners = [l for (l,) in con.execute(
+                "SELECT DISTINCT learner_id FROM evidence_score ORDER BY learner_id").fetchall()]
+            # A slice of learners at a time keeps the Python side's memory flat at any scale.
+            for start in range(0, len(learners), 5_000):
+                part = learners[start:start + 5_000]
+                _run(con, "INSERT INTO _pairs SELECT DISTINCT learner_id, competency_id FROM evidence_score "
+                          "WHERE learner_id BETWEEN ? AND ?", [part[0], part[-1]])
+                self._recompute_states()
+            self._recompute_plans(set(), also="SELECT learner_id FROM plan")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -168,91 +262,88 @@ class OfficialProjection:
 
     # --- events to rows -------------------------------------------------------------
 
-    def _apply_events(self, batch: Sequence[LoggedEvent]) -> tuple[set[tuple[str, str]], set[str]]:
+    def _apply_events(self, logged: Any) -> set[str]:
+        """Rows for the staged batch (_ev); returns the learners whose plans changed."""
         con = self.con
-        evidence: dict[str, dict[str, Any]] = {}
-        scores: list[dict[str, Any]] = []
-        voids_of_stored: list[dict[str, Any]] = []
+        upcast_keys = [f"{t}@{v}" for t, v in UPCASTERS]
+        upcast_rows = con.execute("SELECT position, body FROM _ev WHERE list_contains(?, type_version)",
+                                  [upcast_keys]).fetchall()
+        # The evidence detail is the payload as readers see it: upcast in Python, the one place
+        # upcasting lives; DuckDB writes it out the same way as the others.
+        con.register("_upcast_raw", pa.table({
+            "position": pa.array([position for position, _ in upcast_rows], pa.int64()),
+            "detail": pa.array([orjson.dumps(upcast(orjson.loads(body))["payload"]).decode()
+                                for _, body in upcast_rows], pa.string())}))
+        try:
+            _run(con, "CREATE OR REPLACE TEMP TABLE _upcast AS "
+                      "SELECT position, json_extract(detail, '$')::VARCHAR AS detail FROM _upcast_raw")
+        finally:
+            con.unregister("_upcast_raw")
+        _run(con, _INSERT_EVIDENCE, [list(EVIDENCE_TYPES)])
+        _run(con, _INSERT_SCORES)
+        if not self.deferred:
+            _run(con, "INSERT INTO _pairs SELECT DISTINCT learner_id, competency_id FROM evidence_score "
+                      "WHERE position BETWEEN (SELECT min(position) FROM _ev) AND (SELECT max(position) FROM _ev)")
+        _run(con, _NEW_VOIDS)
+
         touched_pairs: set[tuple[str, str]] = set()
         touched_plans: set[str] = set()
         learners: dict[str, dict[str, Any]] = {}
-        learners_loaded = False
-        voids: list[tuple[str, str, str]] = []
         plans: dict[tuple[str, str], dict[str, Any] | None] = {}
-        plans_loaded = False
-
-        def flush_evidence() -> None:
-            # Reference data changes how every state is computed; write pending rows first.
-            _insert(con, "evidence", list(evidence.values()), list(_EVIDENCE_COLUMNS))
-            _insert(con, "evidence_score", scores, _SCORE_COLUMNS)
-            evidence.clear()
-            scores.clear()
-
-        for logged in batch:
-            e = logged.event
+        credits: list[dict[str, Any]] = []
+        others = [logged(position, hash_, body) for position, hash_, body in con.execute(
+            "SELECT position, hash, body FROM _ev WHERE NOT list_contains(?, type) ORDER BY position",
+            [_ROW_TYPES]).fetchall()]
+        if any(o.event["type"] in ("learner.enrolled", "advisor.assigned") for o in others):
+            learners.update(self._load_learners(others))
+        if any(o.event["type"].startswith("plan.") for o in others):
+            plans.update(self._load_plans(others))
+        for item in others:
+            e = item.event
             type_, p, learner = e["type"], e["payload"], e.get("learner_id")
             if type_ == "framework.published":
-                flush_evidence()
                 touched_pairs |= self._publish_framework(p)
             elif type_ == "course.defined":
-                flush_evidence()
-                touched_pairs |= self._define_course(p, logged.position)
+                self._flush_credits(credits)
+                touched_pairs |= self._define_course(p, item.position)
             elif type_ in ("learner.enrolled", "advisor.assigned"):
-                if not learners_loaded:
-                    learners.update(self._load_learners(batch))
-                    learners_loaded = True
                 learners[learner] = _learner_after(learners.get(learner), e)
-            elif type_ in EVIDENCE_TYPES:
-                row = _evidence_row(logged)
-                evidence[e["event_id"]] = row
-                for competency, score in _scores_of(e):
-                    scores.append({"event_id": e["event_id"], "learner_id": learner, "competency_id": competency,
-                                   "score": score, "demonstrated_at": e["demonstrated_at"],
-                                   "recorded_at": e["recorded_at"], "position": logged.position})
-                    touched_pairs.add((learner, competency))
-            elif type_ == "evidence.voided":
-                target = p["voided_event_id"]
-                voids.append((target, e["event_id"], p["reason"]))
-                void = {"voided": True, "voided_by": e["event_id"], "voided_at": e["recorded_at"],
-                        "void_reason": p["reason"]}
-                if target in evidence:
-                    evidence[target].update(void)
-                    touched_pairs |= {(learner, c) for c in evidence[target]["competencies"]}
-                else:
-                    # Found in one query after the loop: a look-up per void scans the table each time.
-                    voids_of_stored.append({"event_id": target, **void})
             elif type_.startswith("plan."):
                 key = (learner, p["plan_id"])
-                if not plans_loaded:
-                    plans.update(self._load_plans(batch))
-                    plans_loaded = True
                 plans[key] = _plan_after(plans.get(key), e)
                 touched_plans.add(learner)
             elif type_ in ("credit.proposed", "credit.awarded"):
-                self._record_credit(logged)
+                self._record_credit(item, credits)
             elif type_ == "credit.revoked":
+                self._flush_credits(credits)
                 _run(con, "UPDATE credit_audit SET status = 'revoked', note = ? WHERE credit_event_id = ?",
                      [p["reason"], p["credit_event_id"]])
-        flush_evidence()
-        if voids_of_stored:
-            con.register("_voids", pa.Table.from_pylist(voids_of_stored))
-            touched_pairs |= {(l, c) for l, c in con.execute(
-                "SELECT s.learner_id, s.competency_id FROM evidence_score s JOIN _voids v USING (event_id)").fetchall()}
-            _run(con, "UPDATE evidence SET voided = true, voided_by = v.voided_by, voided_at = v.voided_at, "
-                        "void_reason = v.void_reason FROM _voids v WHERE evidence.event_id = v.event_id")
-            con.unregister("_voids")
+        self._flush_credits(credits)
+        if touched_pairs and not self.deferred:
+            _insert(con, "_pairs", [{"learner_id": l, "competency_id": c} for l, c in touched_pairs],
+                    ["learner_id", "competency_id"])
         if learners:
             _delete_keys(con, "learner", ("learner_id",), [(l,) for l in learners])
             _insert(con, "learner", list(learners.values()), list(_LEARNER_COLUMNS))
-        # An award never rests on evidence voided before it (the ledger refuses that), so
-        # flagging after the whole batch finds exactly the awards a later void undermines.
-        if voids and _has_credits(con):
-            for target, void_id, reason in voids:
-                self._flag_credits_resting_on(target, void_id, reason)
         if plans:
             _delete_keys(con, "plan", ("learner_id", "plan_id"), list(plans))
             _insert(con, "plan", [p for p in plans.values() if p is not None], list(_PLAN_COLUMNS))
-        return touched_pairs, touched_plans
+        return touched_plans
+
+    def _apply_voids(self) -> None:
+        """Mark the evidence the pending voids name, and flag the credits resting on it."""
+        con = self.con
+        if not con.execute("SELECT count(*) FROM _voids").fetchall()[0][0]:
+            return
+        if not self.deferred:
+            _run(con, "INSERT INTO _pairs SELECT s.learner_id, s.competency_id FROM evidence_score s "
+                      "JOIN _voids USING (event_id)")
+        _run(con, _APPLY_VOIDS)
+        # An award never rests on evidence voided before it (the ledger refuses that), so
+        # flagging after the whole batch finds exactly the awards a later void undermines.
+        if _has_credits(con):
+            self._flag_credits_resting_on_voids()
+        _run(con, "DELETE FROM _voids")
 
     def _publish_framework(self, p: dict[str, Any]) -> set[tuple[str, str]]:
         con = self.con
@@ -271,29 +362,45 @@ class OfficialProjection:
         self._resolve_methods()
         return self._pairs_for([c["id"] for c in p["competencies"]])
 
-    def _record_credit(self, logged: LoggedEvent) -> None:
+    def _record_credit(self, logged: LoggedEvent, pending: list[dict[str, Any]]) -> None:
         e, p = logged.event, logged.event["payload"]
         award = e["type"] == "credit.awarded"
-        _insert(self.con, "credit_audit", [{
+        pending.append({
             "credit_event_id": e["event_id"], "kind": "award" if award else "proposal",
             "learner_id": e["learner_id"], "course_id": p["course_id"], "rule_version": p["rule"]["version"],
             "position": logged.position, "decided_at": e["recorded_at"], "status": "awarded" if award else "proposed",
             "evidence_ids": [str(i) for i in p["evidence_event_ids"]], "proposal_event_id": p.get("proposal_event_id"),
-            "approved_by": p.get("approved_by"), "basis": json.dumps(p, sort_keys=True), "note": None}],
-            list(_CREDIT_COLUMNS))
-        if award:
-            _run(self.con, "UPDATE credit_audit SET status = 'approved' WHERE credit_event_id = ?",
-                 [p["proposal_event_id"]])
+            "approved_by": p.get("approved_by"), "basis": json.dumps(p, sort_keys=True), "note": None})
 
-    def _flag_credits_resting_on(self, evidence_id: str, void_id: str, reason: str) -> None:
+    def _flush_credits(self, pending: list[dict[str, Any]]) -> None:
+        """Write the batch's pending proposals and awards; an award approves its proposal.
+        Called before anything else reads or changes credit_audit, so the order holds."""
+        if not pending:
+            return
+        _insert(self.con, "credit_audit", pending, list(_CREDIT_COLUMNS))
+        approved = [row["proposal_event_id"] for row in pending if row["kind"] == "award"]
+        if approved:
+            _run(self.con, "UPDATE credit_audit SET status = 'approved' WHERE list_contains(?, credit_event_id)",
+                 [approved])
+        pending.clear()
+
+    def _flag_credits_resting_on_voids(self) -> None:
         # Flagged for a registrar's review, never silently revoked; an unapproved proposal
-        # whose evidence is voided can no longer be approved, so it goes stale.
-        note = f"evidence {evidence_id} voided by {void_id}: {reason}"
+        # whose evidence is voided can no longer be approved, so it goes stale (and a stale
+        # one is not flagged again: it keeps the note of the first void, an award all of them).
         _run(self.con, """UPDATE credit_audit SET
                 status = CASE WHEN kind = 'award' THEN 'flagged' ELSE 'stale' END,
-                note = concat_ws('; ', note, ?)
-            WHERE list_contains(evidence_ids, ?) AND status IN ('awarded', 'flagged', 'proposed')""",
-             [note, evidence_id])
+                note = concat_ws('; ', note, CASE WHEN kind = 'award' THEN f.every_note ELSE f.first_note END)
+            FROM (SELECT c.credit_event_id,
+                         string_agg(v.note, '; ' ORDER BY v.position) AS every_note,
+                         arg_min(v.note, v.position) AS first_note
+                  FROM (SELECT credit_event_id, unnest(evidence_ids) AS event_id FROM credit_audit
+                        WHERE status IN ('awarded', 'flagged', 'proposed')) c
+                  JOIN (SELECT event_id, position,
+                               'evidence ' || event_id || ' voided by ' || voided_by || ': ' || void_reason AS note
+                        FROM _voids) v USING (event_id)
+                  GROUP BY c.credit_event_id) f
+            WHERE credit_audit.credit_event_id = f.credit_event_id""")
 
     def _define_course(self, p: dict[str, Any], position: int) -> set[tuple[str, str]]:
         version = p["credit_rule"]["version"]
@@ -352,25 +459,20 @@ class OfficialProjection:
 
     # --- derived state ----------------------------------------------------------------
 
-    def _recompute_states(self, pairs: set[tuple[str, str]]) -> None:
-        if not pairs:
-            return
+    def _recompute_states(self) -> None:
+        """Recompute the states of the pairs in _pairs (then emptied) from their counted evidence."""
         con = self.con
-        keys = sorted(pairs)
-        con.register("_pairs", pa.Table.from_pylist([{"learner_id": l, "competency_id": c} for l, c in keys]))
-        try:
-            rows = con.execute("""
-                SELECT s.learner_id, s.competency_id, s.score, s.demonstrated_at::VARCHAR
-                FROM evidence_score s JOIN _pairs USING (learner_id, competency_id)
-                JOIN evidence e ON e.event_id = s.event_id
-                WHERE NOT coalesce(e.voided, false)
-                ORDER BY s.learner_id, s.competency_id, s.demonstrated_at, s.position""").fetchall()
-            methods = methods_by_competency(con)
-            _run(con, "DELETE FROM competency_state WHERE EXISTS (SELECT 1 FROM _pairs WHERE "
-                        "_pairs.learner_id = competency_state.learner_id AND "
-                        "_pairs.competency_id = competency_state.competency_id)")
-        finally:
-            con.unregister("_pairs")
+        rows = con.execute("""
+            SELECT s.learner_id, s.competency_id, s.score, s.demonstrated_at::VARCHAR
+            FROM evidence_score s JOIN (SELECT DISTINCT * FROM _pairs) USING (learner_id, competency_id)
+            JOIN evidence e ON e.event_id = s.event_id
+            WHERE NOT coalesce(e.voided, false)
+            ORDER BY s.learner_id, s.competency_id, s.demonstrated_at, s.position""").fetchall()
+        methods = methods_by_competency(con)
+        _run(con, "DELETE FROM competency_state WHERE EXISTS (SELECT 1 FROM _pairs WHERE "
+                  "_pairs.learner_id = competency_state.learner_id AND "
+                  "_pairs.competency_id = competency_state.competency_id)")
+        _run(con, "DELETE FROM _pairs")
         grouped: dict[tuple[str, str], list[tuple[float, Any]]] = defaultdict(list)
         for learner, competency, score, at in rows:
             grouped[(learner, competency)].append((score, at))
@@ -382,24 +484,25 @@ class OfficialProjection:
                         **competency_state(methods[competency], evidence)})
         _insert(con, "competency_state", out, list(_STATE_COLUMNS))
 
-    def _recompute_plans(self, learners: set[str]) -> None:
-        if not learners:
-            return
+    def _recompute_plans(self, learners: set[str], also: str = "") -> None:
+        """Plan progress of `learners` and of the learners the `also` query names."""
         con = self.con
-        con.register("_learners", pa.Table.from_pylist([{"learner_id": l} for l in sorted(learners)]))
+        con.register("_learners", pa.table({"learner_id": pa.array(sorted(learners), pa.string())}))
         try:
-            _run(con, "DELETE FROM plan_progress WHERE learner_id IN (SELECT learner_id FROM _learners)")
-            _run(con, """
-                INSERT INTO plan_progress
-                SELECT p.learner_id, p.plan_id, p.title, len(p.goals),
-                       (SELECT count(*) FROM competency_state s WHERE s.learner_id = p.learner_id
-                          AND s.mastered AND list_contains(p.goals, s.competency_id))::INTEGER,
-                       0, p.set_at::DATE, p.target_date
-                FROM plan p WHERE p.learner_id IN (SELECT learner_id FROM _learners)""")
-            _run(con, "UPDATE plan_progress SET percent = round(100.0 * goals_mastered / greatest(goals, 1), 1) "
-                        "WHERE learner_id IN (SELECT learner_id FROM _learners)")
+            _run(con, "CREATE OR REPLACE TEMP TABLE _plan_learners AS SELECT learner_id FROM _learners"
+                      + (f" UNION {also}" if also else ""))
         finally:
             con.unregister("_learners")
+        _run(con, "DELETE FROM plan_progress WHERE learner_id IN (SELECT learner_id FROM _plan_learners)")
+        _run(con, """
+            INSERT INTO plan_progress
+            SELECT p.learner_id, p.plan_id, p.title, len(p.goals),
+                   (SELECT count(*) FROM competency_state s WHERE s.learner_id = p.learner_id
+                      AND s.mastered AND list_contains(p.goals, s.competency_id))::INTEGER,
+                   0, p.set_at::DATE, p.target_date
+            FROM plan p WHERE p.learner_id IN (SELECT learner_id FROM _plan_learners)""")
+        _run(con, "UPDATE plan_progress SET percent = round(100.0 * goals_mastered / greatest(goals, 1), 1) "
+                  "WHERE learner_id IN (SELECT learner_id FROM _plan_learners)")
 
 
 _EVIDENCE_COLUMNS = ("event_id", "position", "learner_id", "school_id", "type", "competencies", "demonstrated_at",
@@ -415,31 +518,8 @@ _CREDIT_COLUMNS = ("credit_event_id", "kind", "learner_id", "course_id", "rule_v
                    "status", "evidence_ids", "proposal_event_id", "approved_by", "basis", "note")
 
 
-def _scores_of(e: dict[str, Any]) -> list[tuple[str, float]]:
-    p = e["payload"]
-    if e["type"] == "assessment.recorded":
-        return [(p["competency_id"], float(p["score"]))]
-    if e["type"] == "artifact.scored":
-        return [(c, float(level)) for c, level in sorted(p["levels"].items())]
-    return []
-
-
-def _evidence_row(logged: LoggedEvent) -> dict[str, Any]:
-    e, p = logged.event, logged.event["payload"]
-    competencies = (
-        [p["competency_id"]] if "competency_id" in p
-        else sorted(p["levels"]) if "levels" in p
-        else list(p.get("competencies_claimed", []))
-    )
-    return {
-        "event_id": e["event_id"], "position": logged.position, "learner_id": e["learner_id"],
-        "school_id": e["school_id"], "type": e["type"], "competencies": competencies,
-        "demonstrated_at": e["demonstrated_at"], "recorded_at": e["recorded_at"],
-        "actor_id": e["actor"]["id"], "actor_role": e["actor"]["role"],
-        "subject_event_id": p.get("subject_event_id") or p.get("artifact_event_id"),
-        "hash": logged.hash, "detail": orjson.dumps(p).decode(),
-        "voided": False, "voided_by": None, "voided_at": None, "void_reason": None,
-    }
+def _logged_from_body(position: int, hash_: str, body: str) -> LoggedEvent:
+    return LoggedEvent(position, "", hash_, upcast(orjson.loads(body)), body)
 
 
 def _has_credits(con: duckdb.DuckDBPyConnection) -> bool:

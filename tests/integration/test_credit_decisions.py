@@ -89,6 +89,31 @@ def test_voiding_evidence_behind_an_award_flags_it_and_the_audit_says_why(earned
                for c in audit["competencies"] for v in c["voided"])
 
 
+@pytest.mark.parametrize("approved", [True, False], ids=["award", "proposal"])
+def test_two_voids_behind_a_decision_are_both_noted_on_an_award_and_the_first_makes_a_proposal_stale(
+        earned, tmp_path, approved):
+    ledger, path, _, docs = earned
+    propose(ledger, path)
+    if approved:
+        approve(ledger, "L1", "CRS-1", "reg-1")
+    run_projections(ledger, path)
+    c2 = next(e for e in ledger.learner_events("L1") if e.event["payload"].get("score") == 3.0).event
+    post(ledger, f.voided("L1", docs["c1_high"], days=7, reason="first reason"),
+         f.voided("L1", c2, days=8, reason="second reason"))
+    run_projections(ledger, path)
+    rows = credit_rows(path)
+    if approved:
+        [(_, status, note)] = [r for r in rows if r[0] == "award"]
+        assert status == "flagged" and note.index("first reason") < note.index("second reason")
+        assert [r[1] for r in rows if r[0] == "proposal"] == ["approved"]
+    else:
+        [(_, status, note)] = rows
+        assert status == "stale" and "first reason" in note and "second reason" not in note
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    run_projections(ledger, rebuilt, rebuild=True)
+    assert credit_rows(rebuilt) == rows
+
+
 def test_a_changed_rule_flags_the_award_but_never_rewrites_it(earned):
     ledger, path, _, _ = earned
     propose(ledger, path)

@@ -40,7 +40,7 @@ def run_projections(
     interrupted leaves it untouched (the next one starts again from zero)."""
     started = time.perf_counter()
     run = ProjectionRun()
-    if rebuild or not path.exists():
+    if rebuild or not path.exists() or official.outdated(path):
         if not _build_aside(reader, path, run, batch_size, progress, should_stop):
             run.seconds = time.perf_counter() - started
             return run

@@ -61,9 +61,9 @@ def basis_for(con: duckdb.DuckDBPyConnection, learner: str, course_id: str) -> d
     evidence = defaultdict(list)
     for c, event_id, hash_, position, type_, at, score in con.execute("""
             SELECT s.competency_id, s.event_id, e.hash, e.position, e.type, e.demonstrated_at, s.score
-            FROM evidence_score s JOIN evidence e ON e.event_id = s.event_id
-            WHERE s.learner_id = ? AND NOT coalesce(e.voided, false)
-            ORDER BY s.demonstrated_at, s.position""", [learner]).fetchall():
+            FROM evidence_score s JOIN evidence e ON e.event_id = s.event_id AND e.learner_id = s.learner_id
+            WHERE s.learner_id = ? AND e.learner_id = ? AND s.voided_at IS NULL
+            ORDER BY s.demonstrated_at, s.position""", [learner, learner]).fetchall():
         evidence[c].append({"event_id": event_id, "hash": hash_, "position": position, "type": type_,
                             "demonstrated_at": at.isoformat(), "score": score})
     sign_offs = defaultdict(list)

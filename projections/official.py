@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,10 @@ CREATE TABLE IF NOT EXISTS evidence (
     type VARCHAR, competencies VARCHAR[], demonstrated_at TIMESTAMPTZ, recorded_at TIMESTAMPTZ,
     actor_id VARCHAR, actor_role VARCHAR, subject_event_id VARCHAR, hash VARCHAR, detail VARCHAR,
     voided BOOLEAN, voided_by VARCHAR, voided_at TIMESTAMPTZ, void_reason VARCHAR);
+-- voided_at is the evidence's, copied here so that a learner's counted scores need no join.
 CREATE TABLE IF NOT EXISTS evidence_score (
     event_id VARCHAR, learner_id VARCHAR, competency_id VARCHAR, score DOUBLE,
-    demonstrated_at TIMESTAMPTZ, recorded_at TIMESTAMPTZ, position BIGINT);
+    demonstrated_at TIMESTAMPTZ, recorded_at TIMESTAMPTZ, position BIGINT, voided_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS competency_state (
     learner_id VARCHAR, competency_id VARCHAR, level DOUBLE, mastered BOOLEAN, method VARCHAR,
     params VARCHAR, evidence_count INTEGER, first_demonstrated TIMESTAMPTZ,
@@ -74,6 +76,9 @@ TABLES = ("competency", "course", "learner", "evidence", "evidence_score", "comp
 _SCORE_COLUMNS = ["event_id", "learner_id", "competency_id", "score", "demonstrated_at", "recorded_at", "position"]
 
 
+WRITER_MEMORY_LIMIT = "1GB"
+
+
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -84,6 +89,9 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         # across the whole table, so frequent checkpoints cost a third of a rebuild at 400k
         # events. A larger WAL is replayed on the next open after a crash, losing nothing.
         con.execute("SET checkpoint_threshold = '512MB'")
+        # DuckDB's default cache is 80% of the machine's memory; a projector shares its host
+        # with the store and the API, and a 10M-event rebuild needs no more than this.
+        con.execute(f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
         con.execute(SCHEMA)
     return con
 
@@ -92,6 +100,13 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> None:
     # DuckDB 2 keeps a statement's result pending until it is read; an unread one blocks
     # the connection's next statement, so drain it.
     con.execute(sql, params).fetchall()
+
+
+def outdated(path: Path | str) -> bool:
+    """True if the file was made by an older version of these read models (rebuild it)."""
+    with closing(duckdb.connect(str(path), read_only=True)) as con:
+        return not con.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'evidence_score' "
+                               "AND column_name = 'voided_at'").fetchall()[0][0]
 
 
 def position(con: duckdb.DuckDBPyConnection) -> int:
@@ -141,7 +156,8 @@ _STAGE = """
 CREATE OR REPLACE TEMP TABLE _ev AS
 SELECT position, hash, body, f[1] AS type, f[2] AS event_id, f[3] AS learner_id, f[4] AS school_id,
        f[5] AS demonstrated_at, f[6] AS recorded_at, f[7] AS actor_id, f[8] AS actor_role,
-       f[1] || '@' || f[9] AS type_version, json_extract(body, '$.payload') AS payload
+       f[1] || '@' || f[9] AS type_version,
+       CASE WHEN list_contains({sql_types}, f[1]) THEN json_extract(body, '$.payload') END AS payload
 FROM (SELECT position, hash, body, json_extract_string(body, ['$.type', '$.event_id', '$.learner_id',
           '$.school_id', '$.demonstrated_at', '$.recorded_at', '$.actor.id', '$.actor.role',
           '$.schema_version']) AS f
@@ -164,11 +180,11 @@ WHERE list_contains(?, type)
 _INSERT_SCORES = """
 INSERT INTO evidence_score
 SELECT event_id, learner_id, payload->>'competency_id', (payload->>'score')::DOUBLE,
-       demonstrated_at::TIMESTAMPTZ, recorded_at::TIMESTAMPTZ, position
+       demonstrated_at::TIMESTAMPTZ, recorded_at::TIMESTAMPTZ, position, NULL
 FROM _ev WHERE type = 'assessment.recorded'
 UNION ALL
 SELECT e.event_id, e.learner_id, j.key, j.value::DOUBLE, e.demonstrated_at::TIMESTAMPTZ,
-       e.recorded_at::TIMESTAMPTZ, e.position
+       e.recorded_at::TIMESTAMPTZ, e.position, NULL
 FROM (SELECT * FROM _ev WHERE type = 'artifact.scored') e, json_each(e.payload->'levels') j
 """
 _NEW_VOIDS = """
@@ -178,9 +194,22 @@ FROM _ev WHERE type = 'evidence.voided'
 """
 _APPLY_VOIDS = """
 UPDATE evidence SET voided = true, voided_by = v.voided_by, voided_at = v.voided_at, void_reason = v.void_reason
-FROM _voids v WHERE evidence.event_id = v.event_id
+FROM _voids v WHERE evidence.event_id = v.event_id;
+UPDATE evidence_score SET voided_at = v.voided_at FROM _voids v WHERE evidence_score.event_id = v.event_id
 """
-_ROW_TYPES = sorted(EVIDENCE_TYPES | {"evidence.voided"})
+_INSERT_CREDITS = """
+INSERT INTO credit_audit
+SELECT event_id, CASE type WHEN 'credit.awarded' THEN 'award' ELSE 'proposal' END, learner_id,
+       payload->>'course_id', (payload->'rule'->>'version')::INTEGER, position, recorded_at::TIMESTAMPTZ,
+       CASE type WHEN 'credit.awarded' THEN 'awarded' ELSE 'proposed' END,
+       (payload->'evidence_event_ids')::VARCHAR[], payload->>'proposal_event_id', payload->>'approved_by',
+       payload::VARCHAR, NULL
+FROM _ev WHERE """
+# Staged and written by SQL alone; the rest (reference data, enrolments, plans, revocations)
+# are few and go through Python in order.
+_LEARNER_ORDER = {"evidence": "learner_id, position",
+                  "evidence_score": "learner_id, competency_id, demonstrated_at, position"}
+_SQL_TYPES = sorted(EVIDENCE_TYPES | {"evidence.voided", "credit.proposed", "credit.awarded"})
 
 
 class OfficialProjection:
@@ -221,7 +250,7 @@ class OfficialProjection:
         try:
             con.register("_incoming", incoming)
             try:
-                _run(con, _STAGE.format(source=source))
+                _run(con, _STAGE.format(source=source, sql_types=[str(t) for t in _SQL_TYPES]))
             finally:
                 con.unregister("_incoming")
             touched_plans = self._apply_events(logged)
@@ -246,6 +275,7 @@ class OfficialProjection:
         con.execute("BEGIN TRANSACTION")
         try:
             self._apply_voids()
+            self._order_by_learner()
             learners = [l for (l,) in con.execute(
                 "SELECT DISTINCT learner_id FROM evidence_score ORDER BY learner_id").fetchall()]
             # A slice of learners at a time keeps the Python side's memory flat at any scale.
@@ -259,6 +289,19 @@ class OfficialProjection:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+    def _order_by_learner(self) -> None:
+        """Rewrite the evidence tables in learner order. They grow in log order, which scatters
+        a learner's rows over every block; in learner order DuckDB's per-block min/max skips all
+        but one or two blocks when `state --as-of`, audits or credit proposals ask for a learner."""
+        con = self.con
+        for table, order in _LEARNER_ORDER.items():
+            [(ddl,)] = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()
+            _run(con, ddl.replace(f"CREATE TABLE {table}", f"CREATE TABLE {table}_sorted", 1))
+            _run(con, f"INSERT INTO {table}_sorted SELECT * FROM {table} ORDER BY {order}")
+            _run(con, f"DROP TABLE {table}")
+            _run(con, f"ALTER TABLE {table}_sorted RENAME TO {table}")
+        con.execute(SCHEMA)  # the indexes went with the old tables
 
     # --- events to rows -------------------------------------------------------------
 
@@ -290,10 +333,10 @@ class OfficialProjection:
         touched_plans: set[str] = set()
         learners: dict[str, dict[str, Any]] = {}
         plans: dict[tuple[str, str], dict[str, Any] | None] = {}
-        credits: list[dict[str, Any]] = []
+        flushed = 0  # credits staged at or before this position are written
         others = [logged(position, hash_, body) for position, hash_, body in con.execute(
             "SELECT position, hash, body FROM _ev WHERE NOT list_contains(?, type) ORDER BY position",
-            [_ROW_TYPES]).fetchall()]
+            [_SQL_TYPES]).fetchall()]
         if any(o.event["type"] in ("learner.enrolled", "advisor.assigned") for o in others):
             learners.update(self._load_learners(others))
         if any(o.event["type"].startswith("plan.") for o in others):
@@ -304,7 +347,8 @@ class OfficialProjection:
             if type_ == "framework.published":
                 touched_pairs |= self._publish_framework(p)
             elif type_ == "course.defined":
-                self._flush_credits(credits)
+                self._flush_credits(flushed, item.position)
+                flushed = item.position
                 touched_pairs |= self._define_course(p, item.position)
             elif type_ in ("learner.enrolled", "advisor.assigned"):
                 learners[learner] = _learner_after(learners.get(learner), e)
@@ -312,13 +356,12 @@ class OfficialProjection:
                 key = (learner, p["plan_id"])
                 plans[key] = _plan_after(plans.get(key), e)
                 touched_plans.add(learner)
-            elif type_ in ("credit.proposed", "credit.awarded"):
-                self._record_credit(item, credits)
             elif type_ == "credit.revoked":
-                self._flush_credits(credits)
+                self._flush_credits(flushed, item.position)
+                flushed = item.position
                 _run(con, "UPDATE credit_audit SET status = 'revoked', note = ? WHERE credit_event_id = ?",
                      [p["reason"], p["credit_event_id"]])
-        self._flush_credits(credits)
+        self._flush_credits(flushed, None)
         if touched_pairs and not self.deferred:
             _insert(con, "_pairs", [{"learner_id": l, "competency_id": c} for l, c in touched_pairs],
                     ["learner_id", "competency_id"])
@@ -362,27 +405,17 @@ class OfficialProjection:
         self._resolve_methods()
         return self._pairs_for([c["id"] for c in p["competencies"]])
 
-    def _record_credit(self, logged: LoggedEvent, pending: list[dict[str, Any]]) -> None:
-        e, p = logged.event, logged.event["payload"]
-        award = e["type"] == "credit.awarded"
-        pending.append({
-            "credit_event_id": e["event_id"], "kind": "award" if award else "proposal",
-            "learner_id": e["learner_id"], "course_id": p["course_id"], "rule_version": p["rule"]["version"],
-            "position": logged.position, "decided_at": e["recorded_at"], "status": "awarded" if award else "proposed",
-            "evidence_ids": [str(i) for i in p["evidence_event_ids"]], "proposal_event_id": p.get("proposal_event_id"),
-            "approved_by": p.get("approved_by"), "basis": json.dumps(p, sort_keys=True), "note": None})
-
-    def _flush_credits(self, pending: list[dict[str, Any]]) -> None:
-        """Write the batch's pending proposals and awards; an award approves its proposal.
-        Called before anything else reads or changes credit_audit, so the order holds."""
-        if not pending:
-            return
-        _insert(self.con, "credit_audit", pending, list(_CREDIT_COLUMNS))
-        approved = [row["proposal_event_id"] for row in pending if row["kind"] == "award"]
-        if approved:
-            _run(self.con, "UPDATE credit_audit SET status = 'approved' WHERE list_contains(?, credit_event_id)",
-                 [approved])
-        pending.clear()
+    def _flush_credits(self, after: int, before: int | None) -> None:
+        """Proposals and awards staged between two positions become credit_audit rows; an award
+        approves its proposal. Called before anything else reads or changes credit_audit (a
+        course definition, a revocation, the voids), so decisions keep their order."""
+        where = "type IN ('credit.proposed', 'credit.awarded') AND position > ?" + (
+            " AND position < ?" if before is not None else "")
+        params = [after] + ([before] if before is not None else [])
+        _run(self.con, _INSERT_CREDITS + where, params)
+        _run(self.con, "UPDATE credit_audit SET status = 'approved' FROM (SELECT payload->>'proposal_event_id' AS id "
+                       f"FROM _ev WHERE type = 'credit.awarded' AND {where.split(' AND ', 1)[1]}) a "
+                       "WHERE credit_audit.credit_event_id = a.id", params)
 
     def _flag_credits_resting_on_voids(self) -> None:
         # Flagged for a registrar's review, never silently revoked; an unapproved proposal
@@ -465,8 +498,7 @@ class OfficialProjection:
         rows = con.execute("""
             SELECT s.learner_id, s.competency_id, s.score, s.demonstrated_at::VARCHAR
             FROM evidence_score s JOIN (SELECT DISTINCT * FROM _pairs) USING (learner_id, competency_id)
-            JOIN evidence e ON e.event_id = s.event_id
-            WHERE NOT coalesce(e.voided, false)
+            WHERE s.voided_at IS NULL
             ORDER BY s.learner_id, s.competency_id, s.demonstrated_at, s.position""").fetchall()
         methods = methods_by_competency(con)
         _run(con, "DELETE FROM competency_state WHERE EXISTS (SELECT 1 FROM _pairs WHERE "
@@ -514,9 +546,6 @@ _STATE_COLUMNS = ("learner_id", "competency_id", "level", "mastered", "method", 
                   "first_demonstrated", "last_demonstrated", "mastered_since")
 _LEARNER_COLUMNS = ("learner_id", "school_id", "grade", "enrolled_at", "advisors")
 _PLAN_COLUMNS = ("learner_id", "plan_id", "title", "goals", "target_date", "set_at")
-_CREDIT_COLUMNS = ("credit_event_id", "kind", "learner_id", "course_id", "rule_version", "position", "decided_at",
-                   "status", "evidence_ids", "proposal_event_id", "approved_by", "basis", "note")
-
 
 def _logged_from_body(position: int, hash_: str, body: str) -> LoggedEvent:
     return LoggedEvent(position, "", hash_, upcast(orjson.loads(body)), body)

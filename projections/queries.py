@@ -45,16 +45,16 @@ def counted_scores(
     recorded by then and ignores voids recorded later."""
     demonstrated_by = end_of(as_of) if as_of is not None else None
     recorded_by = end_of(known_at) if known_at is not None else None
-    # A plain `learner_id = ?` (not `? IS NULL OR ...`) lets DuckDB use the learner index.
-    one_learner = "s.learner_id = $learner" if learner is not None else "$learner IS NULL"
+    # A plain `learner_id = ?` (not `? IS NULL OR ...`) lets DuckDB skip other learners' blocks.
+    one_learner = "learner_id = $learner" if learner is not None else "$learner IS NULL"
     return con.execute(f"""
-        SELECT s.learner_id, s.competency_id, s.event_id, s.score, s.demonstrated_at
-        FROM evidence_score s JOIN evidence e ON e.event_id = s.event_id
+        SELECT learner_id, competency_id, event_id, score, demonstrated_at
+        FROM evidence_score
         WHERE {one_learner}
-          AND ($demonstrated_by IS NULL OR s.demonstrated_at <= $demonstrated_by)
-          AND ($recorded_by IS NULL OR s.recorded_at <= $recorded_by)
-          AND NOT (coalesce(e.voided, false) AND ($recorded_by IS NULL OR e.voided_at <= $recorded_by))
-        ORDER BY s.competency_id, s.learner_id, s.demonstrated_at, s.position""",
+          AND ($demonstrated_by IS NULL OR demonstrated_at <= $demonstrated_by)
+          AND ($recorded_by IS NULL OR recorded_at <= $recorded_by)
+          AND NOT (voided_at IS NOT NULL AND ($recorded_by IS NULL OR voided_at <= $recorded_by))
+        ORDER BY competency_id, learner_id, demonstrated_at, position""",
         {"learner": learner, "demonstrated_by": demonstrated_by, "recorded_by": recorded_by}).fetchall()
 
 

@@ -35,20 +35,22 @@ def _post(ledger: Ledger, event: dict[str, Any]) -> Outcome:
     return outcome
 
 
-def propose(ledger: Ledger, projections: Path) -> ProposalRun:
+def propose(ledger: Ledger, projections: Path, *, limit: int | None = None) -> ProposalRun:
     """Record a `credit.proposed` for every learner × course whose rule is satisfied and that has
-    no open proposal or standing award yet. Run it after `ledger project`."""
+    no open proposal or standing award yet (for the first `limit` learners only, if given).
+    Run it after `ledger project`."""
     with official.connect(projections, read_only=True) as con:
-        return propose_from(ledger, con)
+        return propose_from(ledger, con, limit=limit)
 
 
-def propose_from(ledger: Ledger, con: duckdb.DuckDBPyConnection) -> ProposalRun:
+def propose_from(ledger: Ledger, con: duckdb.DuckDBPyConnection, *, limit: int | None = None) -> ProposalRun:
     """`propose`, on read models already open (a server holds its own)."""
     run = ProposalRun()
     open_ = {(l, c) for l, c in con.execute(
         "SELECT learner_id, course_id FROM credit_audit WHERE status <> 'revoked'").fetchall()}
     courses = [c for (c,) in con.execute("SELECT course_id FROM course ORDER BY course_id").fetchall()]
-    learners = con.execute("SELECT learner_id, school_id FROM learner ORDER BY learner_id").fetchall()
+    learners = con.execute("SELECT learner_id, school_id FROM learner ORDER BY learner_id LIMIT ?",
+                           [limit if limit is not None else 2**62]).fetchall()
     candidates = []
     for learner, school in learners:
         for course in courses:

@@ -20,6 +20,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from ledger.canonical import GENESIS, chain_hash, sha256_hex
 from ledger.config import ConfigError, PostgresStore, Settings
 from ledger.events import upcast
+from ledger.transcoder import OrjsonTranscoder
 from ledger.intake import Rejection, Submission, parse
 from ledger.streams import CATALOG_KEY, RECORDED_TOPIC, Receipt, Stream, stream_id, stream_key
 
@@ -140,6 +141,11 @@ class Ledger(Application):
                 **(env or {}),
             }
         )
+
+    def construct_transcoder(self) -> OrjsonTranscoder:
+        transcoder = OrjsonTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     # --- writing ---------------------------------------------------------------------
 

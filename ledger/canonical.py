@@ -7,13 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+
+import orjson
 from typing import Any
 
 GENESIS = "0" * 64
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted keys, no spaces, UTF-8 text as is. orjson writes it ~8x faster than the standard
+    library and the same bytes, but for floats beyond 1e16 or below 1e-4 (1e16, not 1e+16),
+    which only the fingerprint of a repeat posted before this change could notice."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # integers beyond 64 bits
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def sha256_hex(text: str) -> str:

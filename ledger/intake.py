@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from ledger.canonical import canonical_json
@@ -57,9 +58,12 @@ def _first_error(error: ValidationError) -> Rejection:
 def parse(raw: bytes | str, *, now: datetime | None = None) -> Submission | Rejection:
     """Validate one JSON document as an event of the catalogue."""
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return Rejection("", f"not valid JSON: {error}")
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses integers beyond 64 bits, which JSON allows; ask the standard parser
+            data = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            return Rejection("", f"not valid JSON: {error}")
     if not isinstance(data, dict):
         return Rejection("", f"expected a JSON object, got {type(data).__name__}")
     type_ = data.get("type")

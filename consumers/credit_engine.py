@@ -14,7 +14,7 @@ import duckdb
 
 from ledger.application import Ledger, Outcome
 from projections import official
-from projections.credit import basis_for
+from projections.credit import basis_for, evaluate_rule
 
 ENGINE = {"id": "credit-engine", "role": "ledger_service"}
 _NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:mastery-ledger:credit")
@@ -48,13 +48,21 @@ def propose_from(ledger: Ledger, con: duckdb.DuckDBPyConnection, *, limit: int |
     run = ProposalRun()
     open_ = {(l, c) for l, c in con.execute(
         "SELECT learner_id, course_id FROM credit_audit WHERE status <> 'revoked'").fetchall()}
-    courses = [c for (c,) in con.execute("SELECT course_id FROM course ORDER BY course_id").fetchall()]
+    courses = [(c, list(competencies), json.loads(rule)) for c, competencies, rule in con.execute(
+        "SELECT course_id, competencies, credit_rule FROM course ORDER BY course_id").fetchall()]
     learners = con.execute("SELECT learner_id, school_id FROM learner ORDER BY learner_id LIMIT ?",
                            [limit if limit is not None else 2**62]).fetchall()
+    # Every learner's mastered competencies in one query: the rules are checked on these first,
+    # and only a satisfied rule costs basis_for's queries (it was two per learner and course).
+    mastered = {l: set(cs) for l, cs in con.execute(
+        "SELECT learner_id, list(competency_id) FROM competency_state WHERE mastered GROUP BY learner_id").fetchall()}
     candidates = []
     for learner, school in learners:
-        for course in courses:
+        done = mastered.get(learner, set())
+        for course, competencies, rule in courses:
             if (learner, course) in open_:
+                continue
+            if not evaluate_rule(rule, competencies, {c: True for c in done}).satisfied:
                 continue
             basis = basis_for(con, learner, course)
             if basis is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
@@ -48,6 +49,20 @@ class KafkaEventReader:
         self.consumer.close()
 
     def read(self, after: int = 0, limit: int = 10_000) -> list[LoggedEvent]:
+        out = []
+        for position, record in self._merged(after, limit):
+            body = record.value.decode()
+            out.append(LoggedEvent(position, topics.header(record.headers, "stream"),
+                                   topics.header(record.headers, "hash"), upcast(orjson.loads(body)), body))
+        return out
+
+    def read_bodies(self, after: int = 0, limit: int = 10_000) -> tuple[list[int], list[str], list[str]]:
+        """`read`, unparsed: positions, hashes and stored bodies, for a rebuild to hand to DuckDB."""
+        merged = self._merged(after, limit)
+        return ([position for position, _ in merged], [topics.header(r.headers, "hash") for _, r in merged],
+                [r.value.decode() for _, r in merged])
+
+    def _merged(self, after: int, limit: int) -> list[tuple[int, Any]]:
         if after != self.emitted:
             # A reader that jumps is re-positioned by scanning from the start; projections
             # only ever continue where they stopped, so this happens once per process.
@@ -56,7 +71,7 @@ class KafkaEventReader:
                 buffer.clear()
             self.emitted = after
         ends = self.consumer.end_offsets(self.partitions)
-        out: list[LoggedEvent] = []
+        out: list[tuple[int, Any]] = []
         deadline = time.monotonic() + 30
         while len(out) < limit:
             waiting = [tp for tp in self.partitions
@@ -73,9 +88,7 @@ class KafkaEventReader:
             position, record = self.buffers[tp].popleft()
             if position <= self.emitted:
                 continue  # a copy of reference data already passed on, or before `after`
-            body = record.value.decode()
-            out.append(LoggedEvent(position, topics.header(record.headers, "stream"),
-                                   topics.header(record.headers, "hash"), upcast(orjson.loads(body)), body))
+            out.append((position, record))
             self.emitted = position
         return out
 

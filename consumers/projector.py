@@ -71,9 +71,10 @@ def _build_aside(reader: EventReader, path: Path, run: ProjectionRun, batch_size
     for leftover in (aside, _wal(aside)):
         leftover.unlink(missing_ok=True)
     # The store hands over its stored bytes for DuckDB to parse, and its next page is read
-    # while DuckDB works on this one (both release the GIL). Other readers (Kafka's consumer
-    # is not thread-safe) hand over parsed events, read in turn.
+    # while DuckDB works on this one (both release the GIL). Kafka's reader hands over bodies
+    # (its consumer is not thread-safe: read in turn); other readers, parsed events.
     read_stored = getattr(reader, "read_stored", None)
+    read_bodies = getattr(reader, "read_bodies", None)
     with closing(official.connect(aside)) as con, ThreadPoolExecutor(1) as prefetch:
         projection = official.OfficialProjection(con, deferred=True)
         if read_stored is not None:
@@ -85,6 +86,12 @@ def _build_aside(reader: EventReader, path: Path, run: ProjectionRun, batch_size
                     break
                 page = prefetch.submit(read_stored, positions[-1], batch_size)
                 projection.apply_stored(positions, states)
+                _advance(run, positions[-1], len(positions), reader, progress)
+            elif read_bodies is not None:
+                positions, hashes, bodies = read_bodies(run.position, batch_size)
+                if not positions:
+                    break
+                projection.apply_bodies(positions, hashes, bodies)
                 _advance(run, positions[-1], len(positions), reader, progress)
             else:
                 batch = reader.read(after=run.position, limit=batch_size)

@@ -231,11 +231,14 @@ class OfficialProjection:
         """Apply events already read (and parsed) by a reader."""
         if not batch:
             return
-        incoming = pa.table({"position": pa.array([e.position for e in batch], pa.int64()),
-                             "hash": pa.array([e.hash for e in batch], pa.string()),
-                             "body": pa.array([e.body for e in batch], pa.string())})
         by_position = {e.position: e for e in batch}
-        self._apply(incoming, "_incoming", lambda position, hash_, body: by_position[position])
+        self._apply(_bodies_table([e.position for e in batch], [e.hash for e in batch], [e.body for e in batch]),
+                    "_incoming", lambda position, hash_, body: by_position[position])
+
+    def apply_bodies(self, positions: Sequence[int], hashes: Sequence[str], bodies: Sequence[str]) -> None:
+        """Apply events as stored bodies with their hashes (a reader's `read_bodies`)."""
+        if positions:
+            self._apply(_bodies_table(positions, hashes, bodies), "_incoming", _logged_from_body)
 
     def apply_stored(self, positions: Sequence[int], states: Sequence[bytes]) -> None:
         """Apply events as the store keeps them (`Ledger.read_stored`): DuckDB unpacks them."""
@@ -546,6 +549,11 @@ _STATE_COLUMNS = ("learner_id", "competency_id", "level", "mastered", "method", 
                   "first_demonstrated", "last_demonstrated", "mastered_since")
 _LEARNER_COLUMNS = ("learner_id", "school_id", "grade", "enrolled_at", "advisors")
 _PLAN_COLUMNS = ("learner_id", "plan_id", "title", "goals", "target_date", "set_at")
+
+def _bodies_table(positions: Sequence[int], hashes: Sequence[str], bodies: Sequence[str]) -> pa.Table:
+    return pa.table({"position": pa.array(positions, pa.int64()), "hash": pa.array(hashes, pa.string()),
+                     "body": pa.array(bodies, pa.string())})
+
 
 def _logged_from_body(position: int, hash_: str, body: str) -> LoggedEvent:
     return LoggedEvent(position, "", hash_, upcast(orjson.loads(body)), body)

@@ -163,8 +163,9 @@ FROM (SELECT position, hash, body, json_extract_string(body, ['$.type', '$.event
           '$.schema_version']) AS f
       FROM {source})
 """
-_FROM_STATE = "(SELECT position, json_extract_string(state, '$.hash') AS hash, " \
-              "json_extract_string(state, '$.body') AS body FROM _incoming)"
+# One parse of each stored state for both fields (two calls parse it twice).
+_FROM_STATE = "(SELECT position, f[1] AS hash, f[2] AS body FROM " \
+              "(SELECT position, json_extract_string(state, ['$.hash', '$.body']) AS f FROM _incoming))"
 _INSERT_EVIDENCE = """
 INSERT INTO evidence
 SELECT event_id, position, learner_id, school_id, type,

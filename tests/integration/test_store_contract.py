@@ -8,6 +8,8 @@ pytest does not collect its abstract classes on their own.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
@@ -25,6 +27,7 @@ class _FromLedgerStore:
     store: str
     env: dict[str, str]
     factories: list[InfrastructureFactory]
+    threads_before: set[threading.Thread]
 
     def factory(self) -> InfrastructureFactory:
         factory = InfrastructureFactory.construct(Environment("ledger", {**store_env(Settings.load(
@@ -33,6 +36,12 @@ class _FromLedgerStore:
         return factory
 
     def close_factories(self) -> None:
+        # The library's concurrency cases stop their reader threads without joining them;
+        # closing a SQLite connection under a thread still inside execute() crashed the
+        # interpreter (seen once, on a loaded machine). Let those threads finish first.
+        for thread in threading.enumerate():
+            if thread not in self.threads_before and thread is not threading.current_thread():
+                thread.join(timeout=10)
         for factory in self.factories:
             factory.close()
 
@@ -44,6 +53,7 @@ class OnSQLite(_FromLedgerStore):
         # The library's concurrency cases write from ten threads at once.
         self.env = {"SQLITE_POOL_SIZE": "20"}
         self.factories = []
+        self.threads_before = set(threading.enumerate())
         yield
         self.close_factories()
 
@@ -55,6 +65,7 @@ class OnPostgres(_FromLedgerStore):
         # The library's concurrency cases write from ten threads at once.
         self.env = {"POSTGRES_POOL_SIZE": "12", "POSTGRES_MAX_OVERFLOW": "0"}
         self.factories = []
+        self.threads_before = set(threading.enumerate())
         yield
         self.close_factories()
 

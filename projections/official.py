@@ -9,7 +9,8 @@ incremental run and a rebuild from zero give the same rows however the log is cu
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from itertools import groupby
+from operator import itemgetter
 from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
@@ -127,13 +128,20 @@ def _arrow_schema(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
-    if not rows:
-        return
+    if rows:
+        _insert_arrow(con, table, pa.Table.from_pylist(rows, schema=_arrow_schema(con, table, columns)))
+
+
+def _insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, list[Any]]) -> None:
+    _insert_arrow(con, table, pa.Table.from_pydict(columns, schema=_arrow_schema(con, table, list(columns))))
+
+
+def _insert_arrow(con: duckdb.DuckDBPyConnection, table: str, arrow: pa.Table) -> None:
     # Arrow, not executemany: ~200x faster into DuckDB.
-    arrow = pa.Table.from_pylist(rows, schema=_arrow_schema(con, table, columns))
+    names = ", ".join(arrow.column_names)
     con.register("_incoming", arrow)
     try:
-        _run(con, f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _incoming")
+        _run(con, f"INSERT INTO {table} ({names}) SELECT {names} FROM _incoming")
     finally:
         con.unregister("_incoming")
 
@@ -509,16 +517,18 @@ class OfficialProjection:
                   "_pairs.learner_id = competency_state.learner_id AND "
                   "_pairs.competency_id = competency_state.competency_id)")
         _run(con, "DELETE FROM _pairs")
-        grouped: dict[tuple[str, str], list[tuple[float, Any]]] = defaultdict(list)
-        for learner, competency, score, at in rows:
-            grouped[(learner, competency)].append((score, at))
-        out = []
-        for (learner, competency), evidence in grouped.items():
+        columns: dict[str, list[Any]] = {c: [] for c in _STATE_COLUMNS}
+        # Rows arrive ordered by pair: group them as they come, and build the insert by column.
+        for (learner, competency), pair_rows in groupby(rows, key=itemgetter(0, 1)):
             if competency not in methods:
                 continue
-            out.append({"learner_id": learner, "competency_id": competency,
-                        **competency_state(methods[competency], evidence)})
-        _insert(con, "competency_state", out, list(_STATE_COLUMNS))
+            state = competency_state(methods[competency], [(score, at) for _, _, score, at in pair_rows])
+            columns["learner_id"].append(learner)
+            columns["competency_id"].append(competency)
+            for name, value in state.items():
+                columns[name].append(value)
+        if columns["learner_id"]:
+            _insert_columns(con, "competency_state", columns)
 
     def _recompute_plans(self, learners: set[str], also: str = "") -> None:
         """Plan progress of `learners` and of the learners the `also` query names."""

@@ -27,18 +27,19 @@ EVENTS_PER_LEARNER = 84  # what ledger.demo.generate makes per learner, measured
 SLICE_LEARNERS = 4_000  # a big district is generated a slice of learners at a time, to bound memory
 
 
-def iter_district_lines(events: int, seed: int = 1) -> Iterator[str]:
+def iter_district_lines(events: int, seed: int = 1, first_learner: int = 0) -> Iterator[str]:
     """Realistic demo history of about `events` events: learner sequences of assessments,
     artifacts, scores, sign-offs, plans and voids (ledger.demo), cut to the size asked.
 
     Made in slices of SLICE_LEARNERS learners (each slice's events in time order, like a
-    school posting its term), so 10M events never sit in memory at once."""
+    school posting its term), so 10M events never sit in memory at once. From `first_learner`
+    on, learners are new ones (and no reference data is posted): more of the same district."""
     from ledger.demo import generate
 
-    learners = max(1, round(events / EVENTS_PER_LEARNER))
-    left, first = events, 0
-    while left > 0 and first < learners:
-        count = min(SLICE_LEARNERS, learners - first)
+    end = first_learner + max(1, round(events / EVENTS_PER_LEARNER))
+    left, first = events, first_learner
+    while left > 0 and first < end:
+        count = min(SLICE_LEARNERS, end - first)
         lines = generate(seed=seed, learners=count, first_learner=first, reference=first == 0).lines
         seen: set[str] = set()
         for line in lines:
@@ -52,8 +53,13 @@ def iter_district_lines(events: int, seed: int = 1) -> Iterator[str]:
         first += count
 
 
-def district_lines(events: int, seed: int = 1) -> list[str]:
-    return list(iter_district_lines(events, seed))
+def district_lines(events: int, seed: int = 1, first_learner: int = 0) -> list[str]:
+    return list(iter_district_lines(events, seed, first_learner))
+
+
+def learners_in(events: int) -> int:
+    """How many learners a prepared history of `events` events was generated for."""
+    return max(1, round(events / EVENTS_PER_LEARNER))
 
 
 def rate(count: int, seconds: float) -> float:

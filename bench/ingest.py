@@ -1,7 +1,13 @@
 """Ingest: events/s through the ledger's posting path (validation, invariants, hash chain,
 receipts, store) beside the bare eventsourcing recorder inserting as many stored events.
 
-    python bench/ingest.py --events 100000
+    python bench/ingest.py --events 100000              # into an empty store
+    python bench/ingest.py --events 10000000 --at-scale # 100,000 more into the prepared store
+
+`--at-scale` posts 100,000 events of new learners into a copy of the prepared history of
+`--events` events, beside the bare recorder inserting as many into a copy of a store holding
+as many stored rows as the ledger's (kept beside the history, made once): how fast posting
+is when the store is already that big.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (command_line, district_lines, peak_rss_mib, postgres_store, rate, report,  # noqa: E402
-                          timed)
+from bench.common import (command_line, district_lines, learners_in, peak_rss_mib, postgres_store,  # noqa: E402
+                          prepared_home, rate, report, timed)
 
 
 def environ(store: str, home: Path) -> dict[str, str]:
@@ -34,23 +40,12 @@ def ledger_rate(lines: list[str], batch: int, settings: dict[str, str]) -> float
     return rate(len(lines), seconds)
 
 
-def bare_rate(lines: list[str], batch: int, settings: dict[str, str]) -> float:
+def bare_rate(lines: list[str], batch: int, settings: dict[str, str], db: Path | None = None) -> float:
     """The library's recorder alone (SQLite or PostgreSQL, configured as the ledger's), inserting
-    one stored event per line (same bytes)."""
-    from eventsourcing.application import Application
+    one stored event per line (same bytes), into `db` if given (SQLite)."""
     from eventsourcing.persistence import StoredEvent
 
-    from ledger.application import store_env
-    from ledger.config import Settings
-
-    env = store_env(Settings.load(settings))
-    if "SQLITE_DBNAME" in env:
-        env["SQLITE_DBNAME"] = str(Path(settings["LEDGER_HOME"]) / "bare.db")
-
-    class Bare(Application):
-        name = "bare"  # its own table (PostgreSQL) or file (SQLite)
-
-    app = Bare(env=env)  # kept referenced: a collected application closes its store
+    app = bare_application(settings, db)  # kept referenced: a collected application closes its store
     recorder = app.recorder
     events = [StoredEvent(uuid.uuid4(), 1, "bench:Event", line.encode()) for line in lines]
 
@@ -62,12 +57,79 @@ def bare_rate(lines: list[str], batch: int, settings: dict[str, str]) -> float:
     return rate(len(events), seconds)
 
 
+def bare_application(settings: dict[str, str], db: Path | None = None):
+    from eventsourcing.application import Application
+
+    from ledger.application import store_env
+    from ledger.config import Settings
+
+    env = store_env(Settings.load(settings))
+    if "SQLITE_DBNAME" in env:
+        env["SQLITE_DBNAME"] = str(db or Path(settings["LEDGER_HOME"]) / "bare.db")
+
+    class Bare(Application):
+        name = "bare"  # its own table (PostgreSQL) or file (SQLite)
+
+    return Bare(env=env)
+
+
+def bare_store_like(home: Path) -> Path:
+    """A bare recorder's SQLite file holding as many stored rows as the ledger's store in `home`."""
+    import sqlite3
+
+    from eventsourcing.persistence import StoredEvent
+
+    made = home / "bare-like.db"
+    if (home / "bare-like.done").exists():
+        return made
+    made.unlink(missing_ok=True)
+    [(rows,)] = sqlite3.connect(home / "ledger.db").execute("SELECT max(rowid) FROM stored_events").fetchall()
+    print(f"making a bare store of {rows:,} rows in {made} ...", file=sys.stderr)
+    app = bare_application({"LEDGER_HOME": str(home)}, made)
+    state = b'{"x":"' + b"y" * 600 + b'"}'
+    for start in range(0, rows, 1000):
+        app.recorder.insert_events([StoredEvent(uuid.uuid4(), 1, "bench:Event", state)
+                                    for _ in range(min(1000, rows - start))])
+    app.close()
+    (home / "bare-like.done").write_text(str(rows))
+    return made
+
+
+def at_scale(events: int) -> None:
+    import shutil
+
+    home = prepared_home(events)
+    bare_db = bare_store_like(home)
+    lines = district_lines(100_000, first_learner=learners_in(events))
+    rows = []
+    with tempfile.TemporaryDirectory(dir=home) as tmp:
+        tmp = Path(tmp)
+        for batch in (1000, 100):
+            (tmp / "ledger").mkdir(exist_ok=True)
+            shutil.copy(home / "ledger.db", tmp / "ledger" / "ledger.db")
+            shutil.copy(bare_db, tmp / "bare.db")
+            ours = ledger_rate(lines, batch, {"LEDGER_HOME": str(tmp / "ledger")})
+            bare = bare_rate(lines * 2, batch, {"LEDGER_HOME": str(tmp)}, tmp / "bare.db")
+            rows.append([f"{events:,}", f"{len(lines):,}", batch, f"{ours:,.0f}", f"{bare / 2:,.0f}",
+                         f"{ours / (bare / 2):.2f}"])
+    rows.append(["peak RSS", "", "", f"{peak_rss_mib():,.0f} MiB", "", ""])
+    report(f"Ingest into a store already holding {events:,} events (SQLite)", command_line(), rows,
+           ["events already stored", "posted", "batch", "ledger events/s", "bare recorder, events/s", "ratio"],
+           "Bare: eventsourcing's recorder inserting two stored events per ledger event (the ledger stores the "
+           "event and its receipt) into a copy of a store holding as many rows as the ledger's; its events/s is "
+           "rows/s halved.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--batches", default="1,100,1000")
     parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--at-scale", action="store_true", help="post 100,000 more into the prepared history")
     args = parser.parse_args()
+    if args.at_scale:
+        at_scale(args.events)
+        return
     lines = district_lines(args.events)
     rows = []
     for batch in [int(b) for b in args.batches.split(",")]:

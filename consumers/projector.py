@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -70,6 +71,7 @@ def _build_aside(reader: EventReader, path: Path, run: ProjectionRun, batch_size
     aside = path.with_name(path.name + ".building")
     for leftover in (aside, _wal(aside)):
         leftover.unlink(missing_ok=True)
+    shutil.rmtree(aside.with_name(aside.name + ".tmp"), ignore_errors=True)  # DuckDB's spill folder
     # The store hands over its stored bytes for DuckDB to parse, and its next page is read
     # while DuckDB works on this one (both release the GIL). Kafka's reader hands over bodies
     # (its consumer is not thread-safe: read in turn); other readers, parsed events.

@@ -216,8 +216,9 @@ SELECT event_id, CASE type WHEN 'credit.awarded' THEN 'award' ELSE 'proposal' EN
 FROM _ev WHERE """
 # Staged and written by SQL alone; the rest (reference data, enrolments, plans, revocations)
 # are few and go through Python in order.
-_LEARNER_ORDER = {"evidence": "learner_id, position",
-                  "evidence_score": "learner_id, competency_id, demonstrated_at, position"}
+# Not `evidence`: rewriting it rebuilds its primary-key index in one go, which needs more
+# memory than a projector is given at 10M events; a learner's scores are what queries read.
+_LEARNER_ORDER = {"evidence_score": "learner_id, competency_id, demonstrated_at, position"}
 _SQL_TYPES = sorted(EVIDENCE_TYPES | {"evidence.voided", "credit.proposed", "credit.awarded"})
 
 
@@ -303,9 +304,9 @@ class OfficialProjection:
             raise
 
     def _order_by_learner(self) -> None:
-        """Rewrite the evidence tables in learner order. They grow in log order, which scatters
-        a learner's rows over every block; in learner order DuckDB's per-block min/max skips all
-        but one or two blocks when `state --as-of`, audits or credit proposals ask for a learner."""
+        """Rewrite the scores in learner order. They grow in log order, which scatters a learner's
+        rows over every block; in learner order DuckDB's per-block min/max skips all but one or
+        two blocks when `state --as-of` or a credit proposal asks for a learner."""
         con = self.con
         for table, order in _LEARNER_ORDER.items():
             [(ddl,)] = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()

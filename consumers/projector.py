@@ -77,7 +77,7 @@ def _build_aside(reader: EventReader, path: Path, run: ProjectionRun, batch_size
     # (its consumer is not thread-safe: read in turn); other readers, parsed events.
     read_stored = getattr(reader, "read_stored", None)
     read_bodies = getattr(reader, "read_bodies", None)
-    with closing(official.connect(aside)) as con, ThreadPoolExecutor(1) as prefetch:
+    with closing(official.connect(aside, indexes=False)) as con, ThreadPoolExecutor(1) as prefetch:
         projection = official.OfficialProjection(con, deferred=True)
         if read_stored is not None:
             page = prefetch.submit(read_stored, run.position, batch_size)

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS learner (
     learner_id VARCHAR PRIMARY KEY, school_id VARCHAR, grade INTEGER, enrolled_at TIMESTAMPTZ,
     advisors VARCHAR[]);
 CREATE TABLE IF NOT EXISTS evidence (
-    event_id VARCHAR PRIMARY KEY, position BIGINT, learner_id VARCHAR, school_id VARCHAR,
+    event_id VARCHAR, position BIGINT, learner_id VARCHAR, school_id VARCHAR,
     type VARCHAR, competencies VARCHAR[], demonstrated_at TIMESTAMPTZ, recorded_at TIMESTAMPTZ,
     actor_id VARCHAR, actor_role VARCHAR, subject_event_id VARCHAR, hash VARCHAR, detail VARCHAR,
     voided BOOLEAN, voided_by VARCHAR, voided_at TIMESTAMPTZ, void_reason VARCHAR);
@@ -64,10 +64,16 @@ CREATE TABLE IF NOT EXISTS credit_audit (
     credit_event_id VARCHAR PRIMARY KEY, kind VARCHAR, learner_id VARCHAR, course_id VARCHAR,
     rule_version INTEGER, position BIGINT, decided_at TIMESTAMPTZ, status VARCHAR,
     evidence_ids VARCHAR[], proposal_event_id VARCHAR, approved_by VARCHAR, basis VARCHAR, note VARCHAR);
--- One learner's rows are what `state`, `plan`, audits and credit proposals ask for; DuckDB uses
--- no index for `learner_id = ?` on the composite primary key, so it would scan the table.
+"""
+# One learner's rows are what `state`, `plan`, audits and credit proposals ask for; DuckDB uses
+# no index for `learner_id = ?` on a composite primary key, so it would scan the table. Evidence
+# has no primary key: the ledger already makes event ids unique, nothing looks evidence up by
+# id, and its index held most of a rebuild's memory at 10M events. A rebuild makes these
+# indexes at the end, in one go, rather than growing them with every batch.
+INDEXES = """
 CREATE INDEX IF NOT EXISTS competency_state_learner ON competency_state (learner_id);
 CREATE INDEX IF NOT EXISTS evidence_score_learner ON evidence_score (learner_id);
+CREATE INDEX IF NOT EXISTS evidence_learner ON evidence (learner_id);
 """
 
 # Every table of the read models (a rebuild makes them all anew in another file).
@@ -80,7 +86,7 @@ _SCORE_COLUMNS = ["event_id", "learner_id", "competency_id", "score", "demonstra
 WRITER_MEMORY_LIMIT = "1GB"
 
 
-def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(path: Path | str, *, read_only: bool = False, indexes: bool = True) -> duckdb.DuckDBPyConnection:
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
@@ -94,6 +100,8 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         # with the store and the API, and a 10M-event rebuild needs no more than this.
         con.execute(f"SET memory_limit = '{WRITER_MEMORY_LIMIT}'")
         con.execute(SCHEMA)
+        if indexes:
+            con.execute(INDEXES)
     return con
 
 
@@ -298,6 +306,7 @@ class OfficialProjection:
                           "WHERE learner_id BETWEEN ? AND ?", [part[0], part[-1]])
                 self._recompute_states()
             self._recompute_plans(set(), also="SELECT learner_id FROM plan")
+            con.execute(INDEXES)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
@@ -314,7 +323,6 @@ class OfficialProjection:
             _run(con, f"INSERT INTO {table}_sorted SELECT * FROM {table} ORDER BY {order}")
             _run(con, f"DROP TABLE {table}")
             _run(con, f"ALTER TABLE {table}_sorted RENAME TO {table}")
-        con.execute(SCHEMA)  # the indexes went with the old tables
 
     # --- events to rows -------------------------------------------------------------
 

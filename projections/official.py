@@ -80,7 +80,6 @@ CREATE INDEX IF NOT EXISTS evidence_learner ON evidence (learner_id);
 TABLES = ("competency", "course", "learner", "evidence", "evidence_score", "competency_state", "plan",
           "plan_progress", "credit_audit", "projection_position")
 
-_SCORE_COLUMNS = ["event_id", "learner_id", "competency_id", "score", "demonstrated_at", "recorded_at", "position"]
 
 
 WRITER_MEMORY_LIMIT = "1GB"
@@ -166,8 +165,9 @@ def _delete_keys(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[s
         con.unregister("_keys")
 
 
-# Evidence and voids (~96% of a district's events) become rows inside DuckDB, which parses the
-# stored JSON itself; Python sees only the reference, enrolment, plan and credit events.
+# Evidence, voids and credit decisions (~96% of a district's events) become rows inside DuckDB,
+# which parses the stored JSON itself; Python sees only reference data, enrolments, plans and
+# revocations.
 _STAGE = """
 CREATE OR REPLACE TEMP TABLE _ev AS
 SELECT position, hash, body, f[1] AS type, f[2] AS event_id, f[3] AS learner_id, f[4] AS school_id,
@@ -224,10 +224,10 @@ SELECT event_id, CASE type WHEN 'credit.awarded' THEN 'award' ELSE 'proposal' EN
 FROM _ev WHERE """
 # Staged and written by SQL alone; the rest (reference data, enrolments, plans, revocations)
 # are few and go through Python in order.
-# Not `evidence`: rewriting it rebuilds its primary-key index in one go, which needs more
-# memory than a projector is given at 10M events; a learner's scores are what queries read.
-_LEARNER_ORDER = {"evidence_score": "learner_id, competency_id, demonstrated_at, position"}
 _SQL_TYPES = sorted(EVIDENCE_TYPES | {"evidence.voided", "credit.proposed", "credit.awarded"})
+# What a rebuild rewrites in learner order (_order_by_learner). Not `evidence`: its rows are wide
+# (the payload) and the sort would cost more than the one reader by learner (credit bases) saves.
+_LEARNER_ORDER = {"evidence_score": "learner_id, competency_id, demonstrated_at, position"}
 
 
 class OfficialProjection:
@@ -560,9 +560,6 @@ class OfficialProjection:
                   "WHERE learner_id IN (SELECT learner_id FROM _plan_learners)")
 
 
-_EVIDENCE_COLUMNS = ("event_id", "position", "learner_id", "school_id", "type", "competencies", "demonstrated_at",
-                     "recorded_at", "actor_id", "actor_role", "subject_event_id", "hash", "detail", "voided",
-                     "voided_by", "voided_at", "void_reason")
 _COMPETENCY_COLUMNS = ("competency_id", "framework_id", "title", "parent_id", "case_guid", "scale_min", "scale_max",
                        "threshold", "method", "params")
 _STATE_COLUMNS = ("learner_id", "competency_id", "level", "mastered", "method", "params", "evidence_count",

@@ -81,10 +81,12 @@ def _build_aside(reader: EventReader, path: Path, run: ProjectionRun, batch_size
         projection = official.OfficialProjection(con, deferred=True)
         if read_stored is not None:
             page = prefetch.submit(read_stored, run.position, batch_size)
+        complete = False  # the whole log read, not stopped half-way
         while not should_stop():
             if read_stored is not None:
                 positions, states = page.result()
                 if not positions:
+                    complete = True
                     break
                 page = prefetch.submit(read_stored, positions[-1], batch_size)
                 projection.apply_stored(positions, states)
@@ -92,16 +94,18 @@ def _build_aside(reader: EventReader, path: Path, run: ProjectionRun, batch_size
             elif read_bodies is not None:
                 positions, hashes, bodies = read_bodies(run.position, batch_size)
                 if not positions:
+                    complete = True
                     break
                 projection.apply_bodies(positions, hashes, bodies)
                 _advance(run, positions[-1], len(positions), reader, progress)
             else:
                 batch = reader.read(after=run.position, limit=batch_size)
                 if not batch:
+                    complete = True
                     break
                 projection.apply(batch)
                 _advance(run, batch[-1].position, len(batch), reader, progress)
-        if should_stop():
+        if not complete:
             con.close()
             aside.unlink(missing_ok=True)
             _wal(aside).unlink(missing_ok=True)

@@ -20,10 +20,10 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from ledger.canonical import GENESIS, chain_hash, sha256_hex
 from ledger.config import ConfigError, PostgresStore, Settings
 from ledger.events import upcast
-from ledger.transcoder import OrjsonTranscoder
 from ledger.intake import Rejection, Submission, parse
-from ledger.streams import (CATALOG_KEY, RECORDED_TOPIC, PendingReceipt, Receipt, Stream, receipt_stored_event,
+from ledger.streams import (CATALOG_KEY, RECORDED_TOPIC, PendingReceipt, Receipt, Stream, receipt_created,
                             stream_id, stream_key)
+from ledger.transcoder import OrjsonTranscoder
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -199,24 +199,16 @@ class Ledger(Application):
 
     def _save(self, streams: list[Stream], receipts: dict[UUID, PendingReceipt]) -> None:
         # Not Application.save: it checks every object against runtime-checkable protocols,
-        # which cost more than the insert itself at a thousand objects a batch. The streams'
-        # events go through the library's mapper; receipts are stored as it would store them
-        # (streams.receipt_stored_event). One insert, one transaction: all or nothing.
-        stored = [self.mapper.to_stored_event(event) for stream in streams for event in stream.collect_events()]
-        stored += [receipt_stored_event(event_id, receipt, self._encode_state) for event_id, receipt in receipts.items()]
-        self.recorder.insert_events(stored)
+        # which cost more than the insert itself at a thousand objects a batch. Receipts are
+        # their Created events, made without an aggregate each (streams.receipt_created).
+        # One insert, one transaction: all or nothing.
+        events = [event for stream in streams for event in stream.collect_events()]
+        events += [receipt_created(event_id, receipt) for event_id, receipt in receipts.items()]
+        self.recorder.insert_events([self.mapper.to_stored_event(event) for event in events])
         # As Application._record does: saved aggregates go to the cache (when not fast-forwarding).
         if self.repository.cache and not self.repository.fastforward:
             for stream in streams:
                 self.repository.cache.put(stream.id, stream)
-
-    def _encode_state(self, state: dict[str, Any]) -> bytes:
-        encoded = self.mapper.transcoder.encode(state)
-        if self.mapper.compressor:
-            encoded = self.mapper.compressor.compress(encoded)
-        if self.mapper.cipher:
-            encoded = self.mapper.cipher.encrypt(encoded)
-        return encoded
 
     def _forget(self, streams: dict[str, Stream]) -> None:
         # Streams come from the cache without a copy, so unsaved events must not stay there.

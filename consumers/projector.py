@@ -79,32 +79,29 @@ def _build_aside(reader: EventReader, path: Path, run: ProjectionRun, batch_size
     read_bodies = getattr(reader, "read_bodies", None)
     with closing(official.connect(aside, indexes=False)) as con, ThreadPoolExecutor(1) as prefetch:
         projection = official.OfficialProjection(con, deferred=True)
-        if read_stored is not None:
-            page = prefetch.submit(read_stored, run.position, batch_size)
+
+        def page(after: int) -> tuple[list[int], Callable[[], None]]:
+            """The positions of the next page after `after`, and how to apply it."""
+            if read_stored is not None:
+                positions, states = read_stored(after, batch_size)
+                return positions, lambda: projection.apply_stored(positions, states)
+            if read_bodies is not None:
+                positions, hashes, bodies = read_bodies(after, batch_size)
+                return positions, lambda: projection.apply_bodies(positions, hashes, bodies)
+            batch = reader.read(after=after, limit=batch_size)
+            return [e.position for e in batch], lambda: projection.apply(batch)
+
+        pending = prefetch.submit(page, run.position) if read_stored is not None else None
         complete = False  # the whole log read, not stopped half-way
         while not should_stop():
-            if read_stored is not None:
-                positions, states = page.result()
-                if not positions:
-                    complete = True
-                    break
-                page = prefetch.submit(read_stored, positions[-1], batch_size)
-                projection.apply_stored(positions, states)
-                _advance(run, positions[-1], len(positions), reader, progress)
-            elif read_bodies is not None:
-                positions, hashes, bodies = read_bodies(run.position, batch_size)
-                if not positions:
-                    complete = True
-                    break
-                projection.apply_bodies(positions, hashes, bodies)
-                _advance(run, positions[-1], len(positions), reader, progress)
-            else:
-                batch = reader.read(after=run.position, limit=batch_size)
-                if not batch:
-                    complete = True
-                    break
-                projection.apply(batch)
-                _advance(run, batch[-1].position, len(batch), reader, progress)
+            positions, apply = pending.result() if pending is not None else page(run.position)
+            if not positions:
+                complete = True
+                break
+            if pending is not None:
+                pending = prefetch.submit(page, positions[-1])
+            apply()
+            _advance(run, positions[-1], len(positions), reader, progress)
         if not complete:
             con.close()
             aside.unlink(missing_ok=True)

@@ -54,15 +54,15 @@ def propose_from(ledger: Ledger, con: duckdb.DuckDBPyConnection, *, limit: int |
                            [limit if limit is not None else 2**62]).fetchall()
     # Every learner's mastered competencies in one query: the rules are checked on these first,
     # and only a satisfied rule costs basis_for's queries (it was two per learner and course).
-    mastered = {l: set(cs) for l, cs in con.execute(
+    mastered = {l: dict.fromkeys(cs, True) for l, cs in con.execute(
         "SELECT learner_id, list(competency_id) FROM competency_state WHERE mastered GROUP BY learner_id").fetchall()}
     candidates = []
     for learner, school in learners:
-        done = mastered.get(learner, set())
+        done = mastered.get(learner, {})
         for course, competencies, rule in courses:
             if (learner, course) in open_:
                 continue
-            if not evaluate_rule(rule, competencies, {c: True for c in done}).satisfied:
+            if not evaluate_rule(rule, competencies, done).satisfied:
                 continue
             basis = basis_for(con, learner, course)
             if basis is not None:

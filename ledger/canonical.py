@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import orjson
-from typing import Any
 
 GENESIS = "0" * 64
 

@@ -64,6 +64,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--no-kafka", action="store_true", help="only the store and DuckDB figures")
+    parser.add_argument("--with-relay", action="store_true",
+                        help="also report the relay that fills the topic, beside a bare producer (relay.py's table)")
+    parser.add_argument("--no-reader-alone", action="store_true", help="skip the Kafka reader without DuckDB")
     args = parser.parse_args()
     from consumers.projector import run_projections
 
@@ -89,27 +92,34 @@ def main() -> None:
             cfg = broker_config(tmp / "kafka")
             kafka_broker.start(cfg, timeout=120)
             try:
-                names = Names(prefix="bench.")
-                ensure_topics(cfg.bootstrap, names, event_partitions=6)
-                relay(ledger, cfg.bootstrap, names, batch_size=5_000)
+                if args.with_relay:
+                    from bench import relay as relay_bench
+
+                    names = relay_bench.measure(ledger, cfg.bootstrap, args.events)
+                else:
+                    names = Names(prefix="bench.")
+                    ensure_topics(cfg.bootstrap, names, event_partitions=6)
+                    relay(ledger, cfg.bootstrap, names, batch_size=5_000)
                 bare, messages = bare_consumer_rate(cfg.bootstrap, names.events)
                 reader = KafkaEventReader(cfg.bootstrap, names)
                 kafka_run = run_projections(reader, tmp / "kafka.duckdb", rebuild=True)
                 reader.close()
-                # The reader alone (no DuckDB): the share of the bare consumer's speed it keeps.
-                reader = KafkaEventReader(cfg.bootstrap, names)
-                started, count, position = time.perf_counter(), 0, 0
-                while batch := reader.read(position, 20_000):
-                    count, position = count + len(batch), batch[-1].position
-                read_rate = rate(count, time.perf_counter() - started)
-                reader.close()
+                if not args.no_reader_alone:
+                    # The reader alone (no DuckDB): the share of the bare consumer's speed it keeps.
+                    reader = KafkaEventReader(cfg.bootstrap, names)
+                    started, count, position = time.perf_counter(), 0, 0
+                    while batch := reader.read(position, 20_000):
+                        count, position = count + len(batch), batch[-1].position
+                    read_rate = rate(count, time.perf_counter() - started)
+                    reader.close()
             finally:
                 kafka_broker.stop(cfg)
             kafka_rate = rate(kafka_run.events, kafka_run.seconds)
             rows.append(["rebuild from Kafka", f"{kafka_run.events:,}", f"{kafka_rate:,.0f}",
                          f"bare kafka-python consumer ({messages:,} messages)", f"{bare:,.0f}", f"{kafka_rate / bare:.3f}"])
-            rows.append(["Kafka reader alone (merge, upcast)", f"{count:,}", f"{read_rate:,.0f}",
-                         "bare kafka-python consumer", f"{bare:,.0f}", f"{read_rate / bare:.3f}"])
+            if not args.no_reader_alone:
+                rows.append(["Kafka reader alone (merge, upcast)", f"{count:,}", f"{read_rate:,.0f}",
+                             "bare kafka-python consumer", f"{bare:,.0f}", f"{read_rate / bare:.3f}"])
     rows.append(["peak RSS of the whole run", "", f"{peak_rss_mib():,.0f} MiB", "", "", ""])
     report(f"Rebuild at {args.events:,} events", command_line(), rows,
            ["what", "events", "events/s", "baseline", "baseline/s", "ratio"])

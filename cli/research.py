@@ -4,6 +4,7 @@ They read the official read models and never write to them."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -22,20 +23,33 @@ models_app = typer.Typer(help="Mastery models for research: list, compare, evalu
 
 
 def _history(as_of: Optional[str], known_at: Optional[str], as_json: bool) -> tuple[list, dict[str, Any]]:
-    from projections import official
+    """Every competency's histories at once (evaluate goes over them once per model)."""
     from projections.research import load_histories
 
+    with _reading(as_of, known_at, as_json) as (con, source, moments):
+        competencies = load_histories(con, **moments)
+    if not competencies:
+        _nothing_counted(as_json)
+    return competencies, source
+
+
+@contextmanager
+def _reading(as_of: Optional[str], known_at: Optional[str], as_json: bool):
+    """The projections, read-only, with where they stand and the moments asked for."""
+    from projections import official
+
+    moments = {"as_of": when(as_of, "--as-of", as_json), "known_at": when(known_at, "--known-at", as_json)}
     con = open_projections(as_json)
     try:
-        competencies = load_histories(con, as_of=when(as_of, "--as-of", as_json),
-                                      known_at=when(known_at, "--known-at", as_json))
         source = {"projections": str(settings().projections), "position": official.position(con),
                   "as_of": as_of, "known_at": known_at}
+        yield con, source, moments
     finally:
         con.close()
-    if not competencies:
-        fail("no counted evidence to replay; post evidence and run `ledger project` first", as_json=as_json)
-    return competencies, source
+
+
+def _nothing_counted(as_json: bool) -> None:
+    fail("no counted evidence to replay; post evidence and run `ledger project` first", as_json=as_json)
 
 
 def _params(pairs: Optional[list[str]], as_json: bool) -> dict[str, Any]:
@@ -69,21 +83,27 @@ def replay(
     to the official tables."""
     from projections.export import write_replay
     from projections.models import build
-    from projections.research import OFFICIAL, replay as run_replay
+    from projections.queries import counted_pairs
+    from projections.research import OFFICIAL, iter_histories, replay as run_replay
 
     params = _params(param, as_json)
     if model != OFFICIAL:
         _run(lambda: build(model, params), as_json)  # refuse a bad name or parameter before reading anything
-    competencies, source = _history(as_of, known_at, as_json)
-    total = sum(len(c.histories) for c in competencies)
-    with progress_bar(f"replaying {model}", total, enabled=not as_json) as bar:
-        result = _run(lambda: run_replay(competencies, model, params, progress=bar.update), as_json)
+    # One competency's histories at a time, straight from DuckDB: a 10M-event district's
+    # history loaded whole took 9 GB.
+    with _reading(as_of, known_at, as_json) as (con, source, moments):
+        total = counted_pairs(con, **moments)
+        if not total:
+            _nothing_counted(as_json)
+        with progress_bar(f"replaying {model}", total, enabled=not as_json) as bar:
+            result = _run(lambda: run_replay(iter_histories(con, **moments), model, params,
+                                             progress=bar.update, total=total), as_json)
     if out is None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in model)
         out = settings().home / "research" / f"replay-{safe}-{stamp}.parquet"
     write_replay(result, out, source)
-    mastered = sum(m for m, _, _ in result.final().values())
+    mastered = result.mastered()
     summary = {"ok": True, "model": model, "params": params, "out": str(out), "rows": result.table.num_rows,
                "learners": result.learners, "learner_competencies": result.pairs, "mastered": mastered,
                "fitted": result.fitted, **source}
@@ -123,14 +143,19 @@ def models_compare(
     as_json: bool = JsonOption,
 ) -> None:
     """How many learners' mastery decisions differ between two models, per competency and overall."""
-    from projections.research import compare, replay as run_replay
+    from projections.queries import counted_pairs
+    from projections.research import compare, iter_histories, replay as run_replay
 
     pa_, pb_ = _params(param_a, as_json), _params(param_b, as_json)
-    competencies, source = _history(as_of, known_at, as_json)
-    total = sum(len(c.histories) for c in competencies)
-    with progress_bar(f"replaying {a} and {b}", 2 * total, enabled=not as_json) as bar:
-        ra = _run(lambda: run_replay(competencies, a, pa_, progress=bar.update), as_json)
-        rb = _run(lambda: run_replay(competencies, b, pb_, progress=lambda d, t: bar.update(total + d)), as_json)
+    with _reading(as_of, known_at, as_json) as (con, source, moments):
+        total = counted_pairs(con, **moments)
+        if not total:
+            _nothing_counted(as_json)
+        with progress_bar(f"replaying {a} and {b}", 2 * total, enabled=not as_json) as bar:
+            ra = _run(lambda: run_replay(iter_histories(con, **moments), a, pa_, progress=bar.update, total=total),
+                      as_json)
+            rb = _run(lambda: run_replay(iter_histories(con, **moments), b, pb_,
+                                         progress=lambda d, t: bar.update(total + d), total=total), as_json)
     overall, per = compare(ra, rb, examples=examples)
     if as_json:
         emit_json({"a": {"model": a, "params": pa_}, "b": {"model": b, "params": pb_}, **source,

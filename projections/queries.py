@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from projections.state import competency_state, methods_by_competency
 
@@ -43,19 +44,52 @@ def counted_scores(
 
     `as_of` keeps evidence demonstrated by the end of that day; `known_at` keeps what was
     recorded by then and ignores voids recorded later."""
+    sql, params = _counted_sql(learner, as_of, known_at)
+    return con.execute(_ordered(sql), params).fetchall()
+
+
+def counted_score_batches(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    as_of: date | datetime | None = None,
+    known_at: date | datetime | None = None,
+    rows: int = 100_000,
+) -> pa.RecordBatchReader:
+    """`counted_scores` of every learner as Arrow batches of `rows`: a district's history
+    read a batch at a time (as Python tuples, 10M scores took several GB)."""
+    sql, params = _counted_sql(None, as_of, known_at)
+    # A relation streams; a DB-API result (`execute`) would be copied whole first.
+    return con.sql(_ordered(sql), params=params).to_arrow_reader(rows)
+
+
+def counted_pairs(con: duckdb.DuckDBPyConnection, *, as_of: date | datetime | None = None,
+                  known_at: date | datetime | None = None) -> int:
+    """How many (learner, competency) pairs have counted scores: a progress bar's total."""
+    sql, params = _counted_sql(None, as_of, known_at)
+    [(pairs,)] = con.execute(f"SELECT count(*) FROM (SELECT DISTINCT learner_id, competency_id FROM ({sql}))",
+                             params).fetchall()
+    return pairs
+
+
+def _ordered(sql: str) -> str:
+    return (f"SELECT learner_id, competency_id, event_id, score, demonstrated_at FROM ({sql}) "
+            "ORDER BY competency_id, learner_id, demonstrated_at, position")
+
+
+def _counted_sql(learner: str | None, as_of: date | datetime | None,
+                 known_at: date | datetime | None) -> tuple[str, dict[str, Any]]:
     demonstrated_by = end_of(as_of) if as_of is not None else None
     recorded_by = end_of(known_at) if known_at is not None else None
     # A plain `learner_id = ?` (not `? IS NULL OR ...`) lets DuckDB skip other learners' blocks.
     one_learner = "learner_id = $learner" if learner is not None else "$learner IS NULL"
-    return con.execute(f"""
-        SELECT learner_id, competency_id, event_id, score, demonstrated_at
+    return f"""
+        SELECT learner_id, competency_id, event_id, score, demonstrated_at, position
         FROM evidence_score
         WHERE {one_learner}
           AND ($demonstrated_by IS NULL OR demonstrated_at <= $demonstrated_by)
           AND ($recorded_by IS NULL OR recorded_at <= $recorded_by)
-          AND NOT (voided_at IS NOT NULL AND ($recorded_by IS NULL OR voided_at <= $recorded_by))
-        ORDER BY competency_id, learner_id, demonstrated_at, position""",
-        {"learner": learner, "demonstrated_by": demonstrated_by, "recorded_by": recorded_by}).fetchall()
+          AND NOT (voided_at IS NOT NULL AND ($recorded_by IS NULL OR voided_at <= $recorded_by))""", \
+        {"learner": learner, "demonstrated_by": demonstrated_by, "recorded_by": recorded_by}
 
 
 def competency_states(

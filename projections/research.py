@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -22,7 +22,7 @@ from projections.methods import Estimate
 from projections.metrics import Scores, score_predictions
 from projections.models import (MethodModel, ModelError, Scale, build, fit_model, fitted_params, next_probability,
                                 prior_prediction)
-from projections.queries import counted_scores
+from projections.queries import counted_score_batches
 
 # A model named "official" uses each competency's own official method and parameters.
 OFFICIAL = "official"
@@ -50,17 +50,33 @@ class Competency:
 def load_histories(con: duckdb.DuckDBPyConnection, *, as_of: date | datetime | None = None,
                    known_at: date | datetime | None = None) -> list[Competency]:
     """Every learner's counted evidence per competency, in demonstration order."""
+    return list(iter_histories(con, as_of=as_of, known_at=known_at))
+
+
+def iter_histories(con: duckdb.DuckDBPyConnection, *, as_of: date | datetime | None = None,
+                   known_at: date | datetime | None = None, rows: int = 100_000) -> Iterator[Competency]:
+    """`load_histories` one competency at a time, read from DuckDB in batches: only one
+    competency's histories are Python objects at once (all of a 10M-event district's were 9 GB).
+    The connection must stay open until the iterator is done."""
     scales = {c: (Scale(lo, hi, t), m.lstrip("~"), json.loads(p or "{}")) for c, lo, hi, t, m, p in con.execute(
         "SELECT competency_id, scale_min, scale_max, threshold, method, params FROM competency").fetchall()}
-    grouped: dict[str, dict[str, History]] = defaultdict(dict)
-    for learner, competency, event_id, score, at in counted_scores(con, as_of=as_of, known_at=known_at):
-        history = grouped[competency].get(learner)
-        if history is None:
-            history = grouped[competency][learner] = History(learner)
-        history.event_ids.append(event_id)
-        history.scores.append(score)
-        history.demonstrated.append(at)
-    return [Competency(c, *scales[c], list(grouped[c].values())) for c in sorted(grouped) if c in scales]
+    current: str | None = None
+    histories: dict[str, History] = {}
+    for batch in counted_score_batches(con, as_of=as_of, known_at=known_at, rows=rows):
+        columns = [batch.column(i).to_pylist() for i in range(5)]
+        for learner, competency, event_id, score, at in zip(*columns):
+            if competency != current:
+                if current in scales and histories:
+                    yield Competency(current, *scales[current], list(histories.values()))
+                current, histories = competency, {}
+            history = histories.get(learner)
+            if history is None:
+                history = histories[learner] = History(learner)
+            history.event_ids.append(event_id)
+            history.scores.append(score)
+            history.demonstrated.append(at)
+    if current in scales and histories:
+        yield Competency(current, *scales[current], list(histories.values()))
 
 
 def _model_for(name: str, params: dict[str, Any], competency: Competency) -> Any:
@@ -108,6 +124,10 @@ REPLAY_SCHEMA = pa.schema([
 ])
 
 
+FINAL_SCHEMA = pa.schema([("learner_id", pa.string()), ("competency_id", pa.string()), ("mastered", pa.bool_()),
+                          ("level", pa.float64()), ("p_mastery", pa.float64())])
+
+
 @dataclass
 class Replay:
     model: str
@@ -116,31 +136,36 @@ class Replay:
     fitted: dict[str, dict[str, Any]]
     learners: int
     pairs: int
+    last: pa.Table  # FINAL_SCHEMA: each pair's row after its last evidence
 
     def final(self) -> dict[tuple[str, str], tuple[bool, float | None, float | None]]:
         """(learner, competency) -> (mastered, level, p_mastery) after the last evidence."""
-        cols = self.table.to_pydict()
-        out = {}
-        for i in range(self.table.num_rows):
-            out[(cols["learner_id"][i], cols["competency_id"][i])] = (
-                cols["mastered"][i], cols["level"][i], cols["p_mastery"][i])
-        return out
+        cols = self.last.to_pydict()
+        return {(learner, competency): (mastered, level, p) for learner, competency, mastered, level, p in zip(
+            cols["learner_id"], cols["competency_id"], cols["mastered"], cols["level"], cols["p_mastery"])}
+
+    def mastered(self) -> int:
+        """How many pairs end mastered."""
+        return self.last.column("mastered").to_pylist().count(True)
 
     def metadata(self, source: dict[str, Any]) -> dict[bytes, bytes]:
         return {b"mastery_ledger.replay": json.dumps(
             {"model": self.model, "params": self.params, "fitted": self.fitted, **source}, default=str).encode()}
 
 
-def replay(competencies: Sequence[Competency], name: str, params: dict[str, Any], *,
-           progress: Progress | None = None) -> Replay:
-    """Every learner's trajectory under the model: one row per piece of counted evidence."""
+def replay(competencies: Iterable[Competency], name: str, params: dict[str, Any], *,
+           progress: Progress | None = None, total: int | None = None) -> Replay:
+    """Every learner's trajectory under the model: one row per piece of counted evidence.
+    `competencies` may be an iterator (`iter_histories`); `total` (pairs) is then for progress."""
     # One Arrow table per competency: Python lists of every row at once took ~1 KB a piece of
     # evidence (10 GB for a 10M-event district), Arrow about a tenth of that.
     parts: list[pa.Table] = []
+    lasts: list[pa.Table] = []
     fitted: dict[str, dict[str, Any]] = {}
-    total, done, learners = sum(len(c.histories) for c in competencies), 0, set()
+    done, learners = 0, set()
     for competency in competencies:
         columns: dict[str, list[Any]] = {f.name: [] for f in REPLAY_SCHEMA}
+        last: dict[str, list[Any]] = {f.name: [] for f in FINAL_SCHEMA}
         model = _fitted_model(name, params, competency)
         fitted[competency.competency_id] = fitted_params(model)
         for history in competency.histories:
@@ -158,14 +183,21 @@ def replay(competencies: Sequence[Competency], name: str, params: dict[str, Any]
             columns["p_mastery"] += [e.p_mastery for e in estimates]
             columns["p_next"] += [next_probability(e, competency.scale) for e in estimates]
             columns["mastered"] += [bool(e.mastered) for e in estimates]
+            if n:
+                for column, value in zip(("learner_id", "competency_id", "mastered", "level", "p_mastery"),
+                                         (history.learner_id, competency.competency_id, bool(estimates[-1].mastered),
+                                          estimates[-1].level, estimates[-1].p_mastery)):
+                    last[column].append(value)
             done += 1
             if progress is not None and done % 500 == 0:
-                progress(done, total)
+                progress(done, total if total is not None else done)
         parts.append(pa.table(columns, schema=REPLAY_SCHEMA))
+        lasts.append(pa.table(last, schema=FINAL_SCHEMA))
     if progress is not None:
-        progress(total, total)
+        progress(done, total if total is not None else done)
     table = pa.concat_tables(parts) if parts else REPLAY_SCHEMA.empty_table()
-    return Replay(name, params, table, fitted, len(learners), total)
+    last_table = pa.concat_tables(lasts) if lasts else FINAL_SCHEMA.empty_table()
+    return Replay(name, params, table, fitted, len(learners), done, last_table)
 
 
 # --- compare --------------------------------------------------------------------------------

@@ -179,3 +179,30 @@ def test_evaluate_ranks_bkt_with_the_true_parameters_above_most_recent_on_simula
     assert scores["bkt"]["logloss"] < scores["most_recent"]["logloss"]
     assert scores["bkt"]["auc"] > scores["most_recent"]["auc"]
     assert scores["bkt"]["rmse"] < scores["most_recent"]["rmse"]
+
+
+def test_histories_read_a_few_rows_at_a_time_are_the_histories_read_at_once(district):
+    from projections import official
+    from projections.queries import counted_pairs, counted_scores
+    from projections.research import iter_histories
+
+    with official.connect(district / "projections.duckdb", read_only=True) as con:
+        expected: dict[tuple[str, str], list[tuple[str, float]]] = {}
+        for learner, competency, event_id, score, _ in counted_scores(con):
+            expected.setdefault((competency, learner), []).append((event_id, score))
+        # 7 rows a batch: histories and competencies cross batch boundaries everywhere.
+        got = {(c.competency_id, h.learner_id): list(zip(h.event_ids, h.scores))
+               for c in iter_histories(con, rows=7) for h in c.histories}
+        assert got == expected
+        assert counted_pairs(con) == len(expected) > 100
+
+
+def test_replay_reports_as_many_mastered_pairs_as_the_official_states_hold(district, tmp_path):
+    result = ledger(district, "replay", "--model", "official", "--out", str(tmp_path / "o.parquet"), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    with duckdb.connect(str(district / "projections.duckdb"), read_only=True) as con:
+        [(pairs, mastered)] = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE mastered) FROM competency_state").fetchall()
+    assert (summary["learner_competencies"], summary["mastered"]) == (pairs, mastered)
+    assert 0 < mastered < pairs

@@ -12,6 +12,7 @@ The module path is part of the stored topics: do not rename it.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any, NamedTuple
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -31,7 +32,9 @@ def stream_key(event_kind: str, learner_id: str | None) -> str:
     return CATALOG_KEY if event_kind == "reference" else f"learner:{learner_id}"
 
 
+@lru_cache(maxsize=100_000)
 def stream_id(key: str) -> UUID:
+    # Asked for every event posted (a SHA-1 each time); a district has this many busy learners.
     return uuid5(_NAMESPACE, key)
 
 

@@ -241,6 +241,7 @@ class OfficialProjection:
     def __init__(self, con: duckdb.DuckDBPyConnection, *, deferred: bool = False) -> None:
         self.con = con
         self.deferred = deferred
+        self._staged_credits = 0  # credit decisions in the staged batch (_ev)
         con.execute("CREATE TEMP TABLE IF NOT EXISTS _voids (event_id VARCHAR, voided_by VARCHAR, "
                     "voided_at TIMESTAMPTZ, void_reason VARCHAR, position BIGINT)")
         con.execute("CREATE TEMP TABLE IF NOT EXISTS _pairs (learner_id VARCHAR, competency_id VARCHAR)")
@@ -355,6 +356,9 @@ class OfficialProjection:
         learners: dict[str, dict[str, Any]] = {}
         plans: dict[tuple[str, str], dict[str, Any] | None] = {}
         flushed = 0  # credits staged at or before this position are written
+        # Most batches hold no credit decision: skip their statements (two scans of the batch each).
+        [(self._staged_credits,)] = con.execute(
+            "SELECT count(*) FROM _ev WHERE type IN ('credit.proposed', 'credit.awarded')").fetchall()
         others = [logged(position, hash_, body) for position, hash_, body in con.execute(
             "SELECT position, hash, body FROM _ev WHERE NOT list_contains(?, type) ORDER BY position",
             [_SQL_TYPES]).fetchall()]
@@ -430,6 +434,8 @@ class OfficialProjection:
         """Proposals and awards staged between two positions become credit_audit rows; an award
         approves its proposal. Called before anything else reads or changes credit_audit (a
         course definition, a revocation, the voids), so decisions keep their order."""
+        if not self._staged_credits:
+            return
         where = "type IN ('credit.proposed', 'credit.awarded') AND position > ?" + (
             " AND position < ?" if before is not None else "")
         params = [after] + ([before] if before is not None else [])

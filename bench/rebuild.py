@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import command_line, open_ledger, peak_rss_mib, prepared_home, rate, report, timed  # noqa: E402
+from bench.common import command_line, open_ledger, peak_rss_mib, prepared_home, rate, report  # noqa: E402
 
 
 def bare_consumer_rate(bootstrap: str, topic: str) -> tuple[float, int]:

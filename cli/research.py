@@ -22,17 +22,6 @@ KnownAtOption = typer.Option(None, "--known-at", help="Only what the ledger knew
 models_app = typer.Typer(help="Mastery models for research: list, compare, evaluate.", no_args_is_help=True)
 
 
-def _history(as_of: Optional[str], known_at: Optional[str], as_json: bool) -> tuple[list, dict[str, Any]]:
-    """Every competency's histories at once (evaluate goes over them once per model)."""
-    from projections.research import load_histories
-
-    with _reading(as_of, known_at, as_json) as (con, source, moments):
-        competencies = load_histories(con, **moments)
-    if not competencies:
-        _nothing_counted(as_json)
-    return competencies, source
-
-
 @contextmanager
 def _reading(as_of: Optional[str], known_at: Optional[str], as_json: bool):
     """The projections, read-only, with where they stand and the moments asked for."""
@@ -193,17 +182,23 @@ def models_evaluate(
     as_json: bool = JsonOption,
 ) -> None:
     """Predict every assessment from the evidence before it; AUC, RMSE and log loss per model."""
-    from projections.research import evaluate
+    from projections.queries import counted_competencies
+    from projections.research import evaluate, iter_histories
 
     shared = _params(param, as_json)
     specs = [_split_spec(m, shared, as_json) for m in models]
-    competencies, source = _history(as_of, known_at, as_json)
     results = []
-    with progress_bar("evaluating", len(specs) * len(competencies), enabled=not as_json) as bar:
-        for i, (name, params) in enumerate(specs):
-            results.append((name, params, _run(lambda: evaluate(
-                competencies, name, params, folds=folds,
-                progress=lambda d, t: bar.update(i * len(competencies) + d)), as_json)))
+    # Each model reads the histories again, one competency at a time: all of a 10M-event
+    # district's at once took 9 GB.
+    with _reading(as_of, known_at, as_json) as (con, source, moments):
+        total = counted_competencies(con, **moments)
+        if not total:
+            _nothing_counted(as_json)
+        with progress_bar("evaluating", len(specs) * total, enabled=not as_json) as bar:
+            for i, (name, params) in enumerate(specs):
+                results.append((name, params, _run(lambda: evaluate(
+                    iter_histories(con, **moments), name, params, folds=folds, total=total,
+                    progress=lambda d, t: bar.update(i * total + d)), as_json)))
     ranked = sorted(results, key=lambda r: (r[2].overall.logloss is None, r[2].overall.logloss or 0.0))
     if as_json:
         emit_json({**source, "folds": folds, "models": [

@@ -71,6 +71,14 @@ def counted_pairs(con: duckdb.DuckDBPyConnection, *, as_of: date | datetime | No
     return pairs
 
 
+def counted_competencies(con: duckdb.DuckDBPyConnection, *, as_of: date | datetime | None = None,
+                         known_at: date | datetime | None = None) -> int:
+    """How many competencies have counted scores."""
+    sql, params = _counted_sql(None, as_of, known_at)
+    [(competencies,)] = con.execute(f"SELECT count(DISTINCT competency_id) FROM ({sql})", params).fetchall()
+    return competencies
+
+
 def _ordered(sql: str) -> str:
     return (f"SELECT learner_id, competency_id, event_id, score, demonstrated_at FROM ({sql}) "
             "ORDER BY competency_id, learner_id, demonstrated_at, position")

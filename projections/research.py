@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -47,17 +46,11 @@ class Competency:
     histories: list[History]
 
 
-def load_histories(con: duckdb.DuckDBPyConnection, *, as_of: date | datetime | None = None,
-                   known_at: date | datetime | None = None) -> list[Competency]:
-    """Every learner's counted evidence per competency, in demonstration order."""
-    return list(iter_histories(con, as_of=as_of, known_at=known_at))
-
-
 def iter_histories(con: duckdb.DuckDBPyConnection, *, as_of: date | datetime | None = None,
                    known_at: date | datetime | None = None, rows: int = 100_000) -> Iterator[Competency]:
-    """`load_histories` one competency at a time, read from DuckDB in batches: only one
-    competency's histories are Python objects at once (all of a 10M-event district's were 9 GB).
-    The connection must stay open until the iterator is done."""
+    """Every learner's counted evidence per competency, in demonstration order, one competency
+    at a time, read from DuckDB in batches: only one competency's histories are Python objects
+    at once (all of a 10M-event district's were 9 GB). Keep the connection open until done."""
     scales = {c: (Scale(lo, hi, t), m.lstrip("~"), json.loads(p or "{}")) for c, lo, hi, t, m, p in con.execute(
         "SELECT competency_id, scale_min, scale_max, threshold, method, params FROM competency").fetchall()}
     current: str | None = None
@@ -278,8 +271,9 @@ class Evaluation:
     per_competency: dict[str, Scores]
 
 
-def evaluate(competencies: Sequence[Competency], name: str, params: dict[str, Any], *, folds: int = 5,
-             progress: Progress | None = None) -> Evaluation:
+def evaluate(competencies: Iterable[Competency], name: str, params: dict[str, Any], *, folds: int = 5,
+             progress: Progress | None = None, total: int | None = None) -> Evaluation:
+    """`competencies` may be an iterator (`iter_histories`); `total` (competencies) is then for progress."""
     every_outcome: list[bool] = []
     every_prediction: list[float] = []
     per: dict[str, Scores] = {}
@@ -289,5 +283,5 @@ def evaluate(competencies: Sequence[Competency], name: str, params: dict[str, An
         every_outcome += outcomes
         every_prediction += predicted
         if progress is not None:
-            progress(i, len(competencies))
+            progress(i, total if total is not None else i)
     return Evaluation(name, score_predictions(every_outcome, every_prediction), per)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from consumers import topics
 from consumers.resilience import until_done
@@ -31,8 +32,10 @@ class RelayRun:
 
 def last_relayed_position(bootstrap: str, topic: str) -> int:
     """The highest `position` header among committed messages of `topic` (0 if none)."""
+    # An offset out of range (a broker still loading its logs) must rewind, not jump to the end:
+    # reading more can only find the true highest position, skipping could make it look lower.
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                             enable_auto_commit=False, consumer_timeout_ms=2000)
+                             enable_auto_commit=False, consumer_timeout_ms=2000, auto_offset_reset="earliest")
     try:
         parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         if not parts:
@@ -58,11 +61,19 @@ def last_relayed_position(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def _max_position(consumer: KafkaConsumer, tp: TopicPartition, start: int, end: int) -> int | None:
+def _max_position(consumer: KafkaConsumer, tp: TopicPartition, start: int, end: int,
+                  seconds: float = 30.0) -> int | None:
+    """The highest position among committed messages of `tp` in [start, end); None if there are
+    only markers or aborted messages there. Raises if the range could not be read in time."""
     consumer.seek(tp, start)
     best = None
-    deadline = time.monotonic() + 30
-    while consumer.position(tp) < end and time.monotonic() < deadline:
+    deadline = time.monotonic() + seconds
+    while consumer.position(tp) < end:
+        if time.monotonic() >= deadline:
+            # A partition read short (a broker just back, a leader not yet elected) must not
+            # look empty: the relay would start behind what it already sent and send it twice.
+            raise KafkaTimeoutError(f"could not read {tp.topic}[{tp.partition}] up to offset {end} "
+                                    f"in {seconds:.0f} s")
         for records in consumer.poll(timeout_ms=500, max_records=5000).values():
             for record in records:
                 if record.offset < end:

@@ -8,6 +8,8 @@ import sys
 import time
 from collections import defaultdict
 
+import pytest
+
 from consumers.kafka_reader import KafkaEventReader
 from consumers.projector import run_projections
 from consumers.relay import last_relayed_position, relay
@@ -123,3 +125,28 @@ def test_projections_built_from_kafka_equal_those_built_from_the_store(kafka, tm
     finally:
         reader.close()
     assert table_rows(tmp_path / "from_kafka.duckdb") == table_rows(tmp_path / "from_store.duckdb") == incremental
+
+
+def test_a_partition_that_cannot_be_read_to_its_end_is_an_error_not_an_empty_partition(kafka, tmp_path):
+    # After a broker restart a slow read used to look like "nothing relayed here": the relay then
+    # started behind what it had already sent and sent it again.
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaTimeoutError
+
+    from consumers.relay import _max_position
+
+    ledger = recorded_district(tmp_path / "home", events=300, learners=10)
+    relay(ledger, kafka.bootstrap, kafka.names)
+    consumer = KafkaConsumer(bootstrap_servers=kafka.bootstrap, isolation_level="read_committed",
+                             enable_auto_commit=False)
+    try:
+        tp = TopicPartition(kafka.names.events, 0)
+        consumer.assign([tp])
+        end = consumer.end_offsets([tp])[tp]
+        in_partition = [int(header(m, "position")) for m in committed_messages(kafka.bootstrap, kafka.names.events)
+                        if m.partition == 0]
+        assert _max_position(consumer, tp, 0, end) == max(in_partition)
+        with pytest.raises(KafkaTimeoutError):
+            _max_position(consumer, tp, 0, end + 5, seconds=2)
+    finally:
+        consumer.close()

@@ -23,8 +23,9 @@ models_app = typer.Typer(help="Mastery models for research: list, compare, evalu
 
 
 @contextmanager
-def _reading(as_of: Optional[str], known_at: Optional[str], as_json: bool):
-    """The projections, read-only, with where they stand and the moments asked for."""
+def _reading(as_of: Optional[str], known_at: Optional[str], as_json: bool, count):
+    """The projections, read-only: (connection, where they stand, the moments asked for, and
+    `count(con, **moments)` for a progress total; none counted is a one-line refusal)."""
     from projections import official
 
     moments = {"as_of": when(as_of, "--as-of", as_json), "known_at": when(known_at, "--known-at", as_json)}
@@ -32,13 +33,12 @@ def _reading(as_of: Optional[str], known_at: Optional[str], as_json: bool):
     try:
         source = {"projections": str(settings().projections), "position": official.position(con),
                   "as_of": as_of, "known_at": known_at}
-        yield con, source, moments
+        total = count(con, **moments)
+        if not total:
+            fail("no counted evidence to replay; post evidence and run `ledger project` first", as_json=as_json)
+        yield con, source, moments, total
     finally:
         con.close()
-
-
-def _nothing_counted(as_json: bool) -> None:
-    fail("no counted evidence to replay; post evidence and run `ledger project` first", as_json=as_json)
 
 
 def _params(pairs: Optional[list[str]], as_json: bool) -> dict[str, Any]:
@@ -80,10 +80,7 @@ def replay(
         _run(lambda: build(model, params), as_json)  # refuse a bad name or parameter before reading anything
     # One competency's histories at a time, straight from DuckDB: a 10M-event district's
     # history loaded whole took 9 GB.
-    with _reading(as_of, known_at, as_json) as (con, source, moments):
-        total = counted_pairs(con, **moments)
-        if not total:
-            _nothing_counted(as_json)
+    with _reading(as_of, known_at, as_json, counted_pairs) as (con, source, moments, total):
         with progress_bar(f"replaying {model}", total, enabled=not as_json) as bar:
             result = _run(lambda: run_replay(iter_histories(con, **moments), model, params,
                                              progress=bar.update, total=total), as_json)
@@ -136,10 +133,7 @@ def models_compare(
     from projections.research import compare, iter_histories, replay as run_replay
 
     pa_, pb_ = _params(param_a, as_json), _params(param_b, as_json)
-    with _reading(as_of, known_at, as_json) as (con, source, moments):
-        total = counted_pairs(con, **moments)
-        if not total:
-            _nothing_counted(as_json)
+    with _reading(as_of, known_at, as_json, counted_pairs) as (con, source, moments, total):
         with progress_bar(f"replaying {a} and {b}", 2 * total, enabled=not as_json) as bar:
             ra = _run(lambda: run_replay(iter_histories(con, **moments), a, pa_, progress=bar.update, total=total),
                       as_json)
@@ -190,10 +184,7 @@ def models_evaluate(
     results = []
     # Each model reads the histories again, one competency at a time: all of a 10M-event
     # district's at once took 9 GB.
-    with _reading(as_of, known_at, as_json) as (con, source, moments):
-        total = counted_competencies(con, **moments)
-        if not total:
-            _nothing_counted(as_json)
+    with _reading(as_of, known_at, as_json, counted_competencies) as (con, source, moments, total):
         with progress_bar("evaluating", len(specs) * total, enabled=not as_json) as bar:
             for i, (name, params) in enumerate(specs):
                 results.append((name, params, _run(lambda: evaluate(

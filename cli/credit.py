@@ -127,21 +127,23 @@ def credit_revoke(learner: str, course: str,
 
 
 @credit_app.command("list")
-def credit_list(status: Optional[str] = typer.Option(None, help="Only this status (proposed, awarded, flagged, ...)."),
+def credit_list(status: Optional[str] = typer.Option(None, help="Only this status (proposed, approved, stale, awarded, "
+                                                                 "flagged, confirmed, revoked)."),
                 as_json: bool = JsonOption) -> None:
     """Proposals and awards from the `credit_audit` read model."""
     from cli.context import open_projections
+    from projections.queries import credits
 
-    con = open_projections(as_json)
-    rows = con.execute("SELECT learner_id, course_id, kind, status, credit_event_id, note FROM credit_audit "
-                       "WHERE ? IS NULL OR status = ? ORDER BY learner_id, course_id, position",
-                       [status, status]).fetchall()
-    names = ["learner_id", "course_id", "kind", "status", "credit_event_id", "note"]
+    try:
+        rows = credits(open_projections(as_json), status=status)
+    except ValueError as error:
+        fail(f"--status: {error}", as_json=as_json)
     if as_json:
-        emit_json([dict(zip(names, r)) for r in rows])
+        emit_json(rows)
         return
     for r in rows:
-        typer.echo(f"{r[0]}  {r[1]:<8} {r[2]:<8} {r[3]:<9} {r[4]}" + (f"  {r[5]}" if r[5] else ""))
+        typer.echo(f"{r['learner_id']}  {r['course_id']:<8} {r['kind']:<8} {r['status']:<9} {r['credit_event_id']}"
+                   + (f"  {r['note']}" if r["note"] else ""))
 
 
 @credit_app.command("badge")
@@ -149,16 +151,20 @@ def credit_badge(learner: str, course: str,
                  out: Optional[Path] = typer.Option(None, "--out", help="Write the credential here."),
                  issuer: str = typer.Option("urn:mastery-ledger:district", "--issuer"),
                  issuer_name: str = typer.Option("District registrar", "--issuer-name"),
+                 as_json: bool = JsonOption,
                  ) -> None:
-    """The awarded credit as an Open Badges 3.0 credential (unsigned JSON)."""
+    """The awarded credit as an Open Badges 3.0 credential (unsigned JSON); refused, with the
+    reason, for a revoked or flagged award, or when the log does not verify."""
     from ledger.badges import open_badge
     from ledger.streams import CATALOG_KEY
+    from projections.credential_checks import badge_refusal
 
-    ledger = open_ledger()
+    ledger = open_ledger(as_json=as_json)
+    refusal = badge_refusal(ledger, learner, course)
+    if refusal:
+        fail(refusal, as_json=as_json)
     awards = [e.event for e in ledger.learner_events(learner)
               if e.event["type"] == "credit.awarded" and e.event["payload"]["course_id"] == course]
-    if not awards:
-        fail(f"{learner} holds no awarded credit in {course}")
     catalog = [e.event for e in ledger.stream_events(CATALOG_KEY)]
     course_def = [e["payload"] for e in catalog if e["type"] == "course.defined" and e["payload"]["course_id"] == course][-1]
     competencies = {c["id"]: c for e in catalog if e["type"] == "framework.published" for c in e["payload"]["competencies"]}
@@ -166,9 +172,12 @@ def credit_badge(learner: str, course: str,
                       indent=2)
     if out:
         out.write_text(text + "\n")
-        typer.echo(f"wrote {out}")
+        if as_json:
+            emit_json({"ok": True, "out": str(out), "credential_id": f"urn:uuid:{awards[-1]['event_id']}"})
+        else:
+            typer.echo(f"wrote {out}")
     else:
-        typer.echo(text)
+        typer.echo(text)  # the credential is JSON already, with or without --json
 
 
 def audit(
@@ -176,22 +185,30 @@ def audit(
     course: str,
     fmt: str = typer.Option("text", "--format", help="text, json or html"),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the report here instead of printing it."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (the same as --format json)."),
 ) -> None:
     """How a credit was earned: decision, rule, evidence, voids, sign-offs, timeline, and every hash re-checked."""
     from projections.audit import AuditError, build_audit, render_text
     from projections.audit_html import render_html
 
+    if as_json and fmt not in ("text", "json"):
+        fail(f"--json and --format {fmt}: choose one", as_json=True)
+    fmt = "json" if as_json else fmt
     if fmt not in ("text", "json", "html"):
         fail(f"--format {fmt!r}: choose text, json or html")
     try:
-        report = build_audit(open_ledger(), learner, course)
+        report = build_audit(open_ledger(as_json=fmt == "json"), learner, course)
     except AuditError as error:
         fail(str(error), as_json=fmt == "json")
     text = {"text": render_text, "html": render_html,
             "json": lambda a: json.dumps(a, indent=2, default=str)}[fmt](report)
     if out:
         out.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        typer.echo(f"wrote {out}: {report['verification']['line']}")
+        if as_json:
+            emit_json({"ok": report["verification"]["ok"], "out": str(out),
+                       "verification": report["verification"]["line"]})
+        else:
+            typer.echo(f"wrote {out}: {report['verification']['line']}")
     else:
         typer.echo(text)
     if not report["verification"]["ok"]:

@@ -145,22 +145,52 @@ def pace(goals: int, mastered: int, started: date, target: date, today: date) ->
     return "on_track"
 
 
-def plans(con: duckdb.DuckDBPyConnection, learner: str, *, today: date | None = None) -> list[dict[str, Any]]:
-    today = today or datetime.now(timezone.utc).date()
+def plans(con: duckdb.DuckDBPyConnection, learner: str, *, today: date | datetime | None = None) -> list[dict[str, Any]]:
+    """A learner's plans with progress and pace. On a given day (`today`), goals count as
+    mastered only if they were by the end of that day (demonstration time), so a past day's
+    pace is judged with that day's mastery; without it, with the maintained states."""
+    on = today.date() if isinstance(today, datetime) else today
     rows = con.execute("""
         SELECT pp.plan_id, pp.title, pp.goals, pp.goals_mastered, pp.percent, pp.started, pp.target_date, p.goals
         FROM plan_progress pp JOIN plan p USING (learner_id, plan_id)
         WHERE pp.learner_id = ? ORDER BY pp.plan_id""", [learner]).fetchall()
-    states = {s["competency_id"]: s for s in competency_states(con, learner)} if rows else {}
+    states = {s["competency_id"]: s for s in competency_states(con, learner, as_of=today)} if rows else {}
     out = []
     for plan_id, title, goals, mastered, percent, started, target, goal_ids in rows:
+        if today is not None:
+            mastered = sum(bool(states.get(g, {}).get("mastered")) for g in goal_ids)
+            percent = round(100.0 * mastered / max(goals, 1), 1)
         out.append({
             "plan_id": plan_id, "title": title, "goals": goals, "goals_mastered": mastered, "percent": percent,
-            "started": started, "target_date": target, "pace": pace(goals, mastered, started, target, today),
+            "started": started, "target_date": target,
+            "pace": pace(goals, mastered, started, target, on or datetime.now(timezone.utc).date()),
             "goal_states": [{"competency_id": g, "level": states.get(g, {}).get("level"),
                              "mastered": bool(states.get(g, {}).get("mastered"))} for g in goal_ids],
         })
     return out
+
+
+# What `credit_audit.status` holds: a proposal is proposed, approved (an award followed it) or
+# stale (its evidence was voided before approval); an award is awarded, flagged (its basis moved
+# after the decision), confirmed (a registrar reviewed the flag) or revoked.
+CREDIT_STATUSES = ("proposed", "approved", "stale", "awarded", "flagged", "confirmed", "revoked")
+
+
+def credits(con: duckdb.DuckDBPyConnection, *, status: str | None = None,
+            school: str | None = None) -> list[dict[str, Any]]:
+    """Proposals and awards from `credit_audit`, by learner and course; `school` keeps the
+    learners enrolled there. ValueError names the known statuses for an unknown one."""
+    if status is not None and status not in CREDIT_STATUSES:
+        raise ValueError(f"unknown status {status!r}: choose {', '.join(CREDIT_STATUSES)}")
+    rows = con.execute("""
+        SELECT c.learner_id, c.course_id, c.kind, c.status, c.credit_event_id, c.note, l.school_id,
+               c.rule_version, c.decided_at, c.approved_by, c.proposal_event_id
+        FROM credit_audit c LEFT JOIN learner l USING (learner_id)
+        WHERE ($status IS NULL OR c.status = $status) AND ($school IS NULL OR l.school_id = $school)
+        ORDER BY c.learner_id, c.course_id, c.position""", {"status": status, "school": school}).fetchall()
+    names = ["learner_id", "course_id", "kind", "status", "credit_event_id", "note", "school_id", "rule_version",
+             "decided_at", "approved_by", "proposal_event_id"]
+    return [dict(zip(names, r)) for r in rows]
 
 
 def learner_exists(con: duckdb.DuckDBPyConnection, learner: str) -> bool:

@@ -100,8 +100,9 @@ def events(learner: str, as_json: bool = JsonOption) -> None:
         return
     for e in found:
         ev = e.event
+        # The chain hash shortened as git shortens commits: enough to compare by eye (--json has it whole).
         typer.echo(f"{e.position:>5}  {ev['demonstrated_at'][:19]}  {ev['type']:<24} {ev['event_id']}  "
-                   f"{_summary(ev)}")
+                   f"{e.hash[:12]}  {_summary(ev)}")
 
 
 def _summary(event: dict) -> str:
@@ -498,20 +499,28 @@ def _samples(settings: Settings, learners: list[str]) -> list[dict]:
 
 
 @app.command()
-def schemas(check: bool = typer.Option(False, "--check", help="Only report drift; exit 1 if any.")) -> None:
+def schemas(check: bool = typer.Option(False, "--check", help="Only report drift; exit 1 if any."),
+            as_json: bool = JsonOption) -> None:
     """Write the JSON Schemas of the event catalogue into schemas/ (or check them)."""
     from ledger import schemas as catalogue
 
     if check:
         problems = catalogue.drift()
-        for problem in problems:
-            typer.echo(problem)
+        if as_json:
+            emit_json({"ok": not problems, "directory": str(catalogue.SCHEMA_DIR), "drift": problems})
+        else:
+            for problem in problems:
+                typer.echo(problem)
+            if not problems:
+                typer.echo("schemas match the models")
         if problems:
             raise typer.Exit(1)
-        typer.echo("schemas match the models")
         return
     written = catalogue.write()
-    typer.echo(f"wrote {len(written)} schemas to {catalogue.SCHEMA_DIR}")
+    if as_json:
+        emit_json({"ok": True, "directory": str(catalogue.SCHEMA_DIR), "written": written})
+    else:
+        typer.echo(f"wrote {len(written)} schemas to {catalogue.SCHEMA_DIR}")
 
 
 from cli.credit import register as _register_credit  # noqa: E402

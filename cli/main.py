@@ -523,10 +523,12 @@ def schemas(check: bool = typer.Option(False, "--check", help="Only report drift
         typer.echo(f"wrote {len(written)} schemas to {catalogue.SCHEMA_DIR}")
 
 
+from cli.catalogue import register as _register_catalogue  # noqa: E402
 from cli.credit import register as _register_credit  # noqa: E402
 from cli.research import register as _register_research  # noqa: E402
 from cli.service import register as _register_service  # noqa: E402
 
+_register_catalogue(app)
 _register_credit(app)
 _register_research(app)
 _register_service(app)

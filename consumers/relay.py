@@ -1,24 +1,40 @@
 """Relay: the store's notification log to Kafka `ledger.events`, exactly once.
 
 Each batch is one Kafka transaction, and every message carries its global position. The
-relay keeps no position of its own: on start it reads the highest position committed to the
-topic (read_committed), so whatever a crash interrupted is either wholly in the topic or
-wholly absent, and the next run continues right after it. A fixed transactional id fences
-a zombie relay still holding an open transaction.
+relay keeps no position of its own: it reads the highest position committed to the topic
+(read_committed), so whatever a crash interrupted is either wholly in the topic or wholly
+absent, and the relay continues right after it. A fixed transactional id fences a zombie
+relay still holding an open transaction.
+
+A producer that met any error is never used again. A commit that failed may still have
+happened (a timeout, a broker restart: its outcome is unknown), so neither retrying the
+batch nor skipping it is safe; a new producer with the same transactional id resolves the
+old transaction in `init_transactions`, and the relay re-reads what was committed.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError
 
 from consumers import topics
 from consumers.resilience import until_done
 from ledger.log import EventReader
+
+log = logging.getLogger("ledger.relay")
+
+
+class TopicMissing(Exception):
+    """`ledger.events` is not on the broker: the relay would wait on its metadata forever."""
+
+    def __init__(self, topic: str, bootstrap: str) -> None:
+        super().__init__(f"topic {topic} does not exist on {bootstrap}; create it with `ledger init`")
+        self.topic = topic
 
 
 @dataclass
@@ -30,35 +46,51 @@ class RelayRun:
     reconnects: int = 0
 
 
-def last_relayed_position(bootstrap: str, topic: str) -> int:
-    """The highest `position` header among committed messages of `topic` (0 if none)."""
+def _scan_consumer(bootstrap: str) -> KafkaConsumer:
     # An offset out of range (a broker still loading its logs) must rewind, not jump to the end:
     # reading more can only find the true highest position, skipping could make it look lower.
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
-                             enable_auto_commit=False, consumer_timeout_ms=2000, auto_offset_reset="earliest")
+    return KafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed",
+                         enable_auto_commit=False, auto_offset_reset="earliest")
+
+
+def last_relayed_position(bootstrap: str, topic: str, *, seconds: float = 30.0) -> int:
+    """The highest `position` header among committed messages of `topic` (0 if none or no topic)."""
+    consumer = _scan_consumer(bootstrap)
     try:
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-        if not parts:
-            return 0
-        consumer.assign(parts)
-        ends = consumer.end_offsets(parts)
-        best = 0
-        for tp in parts:
-            # The newest offsets may be transaction markers, not messages: look further back
-            # until a message turns up.
-            window = 64
-            while ends[tp] > 0:
-                start = max(ends[tp] - window, 0)
-                found = _max_position(consumer, tp, start, ends[tp])
-                if found is not None:
-                    best = max(best, found)
-                    break
-                if start == 0:
-                    break
-                window *= 8
-        return best
+        partitions = sorted(consumer.partitions_for_topic(topic) or [])
+        return max((_partition_max(consumer, TopicPartition(topic, p), seconds) for p in partitions), default=0)
     finally:
         consumer.close()
+
+
+def require_topic(bootstrap: str, topic: str) -> None:
+    consumer = _scan_consumer(bootstrap)
+    try:
+        if not consumer.partitions_for_topic(topic):
+            raise TopicMissing(topic, bootstrap)
+    finally:
+        consumer.close()
+
+
+def _partition_max(consumer: KafkaConsumer, tp: TopicPartition, seconds: float) -> int:
+    """The highest committed position in one partition, read from its end backwards.
+
+    The consumer is assigned this partition alone, so nothing polled can belong to another.
+    Under read_committed the end offset is the last stable offset, the furthest such a consumer
+    can ever get; the offsets just below it may be an abort marker and aborted messages, which
+    are never returned, so the window widens until a committed message turns up."""
+    consumer.assign([tp])
+    end = consumer.end_offsets([tp])[tp]
+    window = 64
+    while end > 0:
+        start = max(end - window, 0)
+        found = _max_position(consumer, tp, start, end, seconds)
+        if found is not None:
+            return found
+        if start == 0:
+            return 0
+        window *= 8
+    return 0
 
 
 def _max_position(consumer: KafkaConsumer, tp: TopicPartition, start: int, end: int,
@@ -74,12 +106,44 @@ def _max_position(consumer: KafkaConsumer, tp: TopicPartition, start: int, end: 
             # look empty: the relay would start behind what it already sent and send it twice.
             raise KafkaTimeoutError(f"could not read {tp.topic}[{tp.partition}] up to offset {end} "
                                     f"in {seconds:.0f} s")
-        for records in consumer.poll(timeout_ms=500, max_records=5000).values():
+        for polled, records in consumer.poll(timeout_ms=500, max_records=5000).items():
+            if polled != tp:
+                continue
             for record in records:
                 if record.offset < end:
                     position = int(topics.header(record.headers, "position"))
                     best = position if best is None else max(best, position)
     return best
+
+
+class _Session:
+    """One producer's life: fenced in, positioned from what Kafka committed, dropped on any error."""
+
+    def __init__(self, bootstrap: str, names: topics.Names) -> None:
+        require_topic(bootstrap, names.events)
+        self.producer = KafkaProducer(
+            bootstrap_servers=bootstrap,
+            transactional_id=names.relay_transactional_id,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            max_block_ms=30_000,
+        )
+        try:
+            # Completes or aborts whatever an earlier producer with this id left open, so the
+            # scan below sees every transaction that will ever be committed under it.
+            self.producer.init_transactions()
+            self.partition_count = len(self.producer.partitions_for(names.events))
+            self.position = last_relayed_position(bootstrap, names.events)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        try:
+            self.producer.close(timeout=5)
+        except Exception:  # noqa: BLE001 - a producer being discarded may fail to close on a dead broker
+            pass
 
 
 def relay(
@@ -92,62 +156,83 @@ def relay(
     poll_seconds: float = 0.5,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    on_commit: Callable[[int], None] | None = None,
 ) -> RelayRun:
-    """Publish every recorded event after the last relayed one. Survives broker restarts."""
+    """Publish every recorded event after the last relayed one. Survives broker restarts.
+
+    Without `follow` a missing topic raises TopicMissing; with it the relay says so and waits."""
     run = RelayRun()
+    session: _Session | None = None
 
     def step() -> bool:
-        _relay_until_caught_up(reader, bootstrap, names, run, batch_size, progress, should_stop)
+        nonlocal session
+        if session is None:
+            try:
+                session = _Session(bootstrap, names)
+            except TopicMissing as missing:
+                if not follow:
+                    raise
+                log.warning("relay: %s; retrying in 5 s", missing)
+                _sleep(5.0, should_stop)
+                return False
+            run.position = session.position
+            log.info("relay: producer ready; highest committed position %d", run.position)
+        try:
+            _relay_until_caught_up(reader, session, names, run, batch_size, progress, should_stop, on_commit)
+        except BaseException:
+            session.close()
+            session = None
+            raise
         if follow:
-            time.sleep(poll_seconds)
+            _sleep(poll_seconds, should_stop)
         return not follow
 
-    until_done(step, what="relay", should_stop=should_stop, on_retry=lambda: setattr(run, "reconnects",
-                                                                                     run.reconnects + 1))
+    try:
+        until_done(step, what="relay", should_stop=should_stop,
+                   on_retry=lambda: setattr(run, "reconnects", run.reconnects + 1))
+    finally:
+        if session is not None:
+            session.close()
     return run
 
 
-def _relay_until_caught_up(reader, bootstrap, names, run, batch_size, progress, should_stop) -> None:
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
-        transactional_id=names.relay_transactional_id,
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=5,
-        max_block_ms=30_000,
-    )
-    try:
-        producer.init_transactions()
-        partition_count = len(producer.partitions_for(names.events))
-        run.position = last_relayed_position(bootstrap, names.events)
-        while not should_stop():
-            batch = reader.read(after=run.position, limit=batch_size)
-            if not batch:
-                return
+def _relay_until_caught_up(reader, session, names, run, batch_size, progress, should_stop, on_commit) -> None:
+    producer = session.producer
+    while not should_stop():
+        batch = reader.read(after=run.position, limit=batch_size)
+        if not batch:
+            return
+        first, last = batch[0].position, batch[-1].position
+        sent = 0
+        try:
             producer.begin_transaction()
-            sent = 0
-            try:
-                for logged in batch:
-                    for m in topics.messages_for(logged, logged.body, partition_count):
-                        producer.send(names.events, key=m.key, value=m.value, headers=m.headers,
-                                      partition=m.partition)
-                        sent += 1
-                producer.commit_transaction()
-            except BaseException:
-                _abort_quietly(producer)
-                raise
-            run.transactions += 1
-            run.messages += sent
-            run.events += len(batch)
-            run.position = batch[-1].position
-            if progress is not None:
-                progress(run.position, max(run.position, reader.head_position()))
-    finally:
-        producer.close(timeout=5)
+            for logged in batch:
+                for m in topics.messages_for(logged, logged.body, session.partition_count):
+                    producer.send(names.events, key=m.key, value=m.value, headers=m.headers,
+                                  partition=m.partition)
+                    sent += 1
+            producer.commit_transaction()
+        except KafkaError as error:
+            # No abort: after a failed commit it could not tell us anything, and the next
+            # producer's init_transactions settles the transaction either way.
+            log.warning("relay: transaction for positions %d..%d failed (%s: %s); its outcome is unknown "
+                        "until a new producer settles it: re-initialising and re-reading the committed position",
+                        first, last, type(error).__name__, error)
+            raise
+        run.transactions += 1
+        run.messages += sent
+        run.events += len(batch)
+        run.position = last
+        head = max(last, reader.head_position())
+        log.info("relay: committed positions %d..%d (%d events, %d messages) lag %d",
+                 first, last, len(batch), sent, head - last)
+        if on_commit is not None:
+            on_commit(last)
+        if progress is not None:
+            progress(last, head)
 
 
-def _abort_quietly(producer: KafkaProducer) -> None:
-    try:
-        producer.abort_transaction()
-    except Exception:  # the broker may be gone; init_transactions on restart aborts it anyway
-        pass
+def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while not should_stop() and time.monotonic() < deadline:
+        time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))

@@ -25,7 +25,8 @@ from ledger.config import Settings
 from ledger.intake import Rejection, parse
 from ledger.learners import learner_facts
 
-ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# \Z, not $: `$` also matches before a trailing newline, so "lrn-1\n" would pass.
+ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False,
                           description="A key made with `ledger keys create`; it carries a role and a school.")
 

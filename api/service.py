@@ -148,14 +148,6 @@ class Service:
     def status(self) -> dict[str, Any]:
         head = self.ledger.head_position()
         projected = self.projected_position()
-        return {"store": _redacted(self.settings.store), "head_position": head, "projected_position": projected,
+        return {"store": self.settings.shown_store, "head_position": head, "projected_position": projected,
                 "projection_lag": head - projected, "projector_error": self.projector_error}
 
-
-def _redacted(store: str) -> str:
-    """A store URL without its password, for status pages."""
-    if "://" in store and "@" in store:
-        scheme, rest = store.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':')[0]}:***@{host}"
-    return store

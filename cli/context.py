@@ -29,9 +29,25 @@ def open_projections(as_json: bool):
     if not current.projections.exists():
         fail(f"no projections at {current.projections}; run `ledger project` first", as_json=as_json)
     try:
-        return official.connect(current.projections, read_only=True)
+        # A follower holds the file only while it writes a batch: wait that out.
+        return official.connect(current.projections, read_only=True, wait=READ_WAIT_SECONDS)
     except Exception as error:  # DuckDB raises its own IOException while a writer holds the file
-        fail(f"cannot open {current.projections}: {str(error).splitlines()[0]}", as_json=as_json)
+        fail(f"cannot open {current.projections}: {held_reason(error)}", as_json=as_json)
+
+
+READ_WAIT_SECONDS = 5.0
+
+
+def held_reason(error: BaseException) -> str:
+    """One line for a DuckDB file another process holds, naming who usually does."""
+    from projections import official
+
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    first = first.split(". See also ")[0]
+    if official.locked(error):
+        return (f"{first} (another process is writing it: `ledger serve` keeps its read models open, "
+                "a long `ledger project` holds them until done; try again, or point LEDGER_PROJECTIONS elsewhere)")
+    return first
 
 
 def when(value: str | None, option: str, as_json: bool) -> date | datetime | None:
@@ -44,3 +60,74 @@ def when(value: str | None, option: str, as_json: bool) -> date | datetime | Non
         return parse_moment(value)
     except ValueError as error:
         fail(f"{option} {error}", as_json=as_json)
+
+
+def operational_reason(error: BaseException) -> str | None:
+    """One line for an operational condition a command met (a DuckDB file held or broken, a
+    Kafka broker away), or None for anything else. Only libraries already loaded are asked,
+    so no command imports DuckDB or Kafka to find out."""
+    import sys
+
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(error, duckdb.Error):
+        return f"read models: {held_reason(error)}"
+    kafka_errors = sys.modules.get("kafka.errors")
+    if kafka_errors is not None and isinstance(error, kafka_errors.KafkaError):
+        return kafka_reason(error, settings().kafka_bootstrap)
+    return None
+
+
+def kafka_reason(error: BaseException, bootstrap: str | None) -> str:
+    """`Kafka at HOST: KafkaTimeoutError: Unable to bootstrap …; is the broker running …?` (kafka-python's
+    messages often start with the exception's name already: say it once)."""
+    name, text = type(error).__name__, str(error)
+    said = text if text.startswith(name) else f"{name}: {text}" if text else name
+    return f"Kafka at {bootstrap}: {said}; is the broker running (`ledger broker status`)?"
+
+
+def log_to_stderr(level: int | None = None) -> None:
+    """One greppable line per record on stderr: `2026-03-02T10:15:00Z INFO ledger.project batch position=…`.
+    Long-running commands (followers, `serve`) log at INFO; the rest only warnings."""
+    import logging
+    import time as _time
+
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler()
+        formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+        formatter.converter = _time.gmtime
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+        root.setLevel(logging.WARNING)
+        # kafka-python logs every lost connection at ERROR with a traceback: our own retry lines say it once.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    if level is not None:
+        logging.getLogger("ledger").setLevel(level)
+        logging.getLogger("consumers").setLevel(level)
+
+
+def open_kafka_reader(current: Settings, as_json: bool, follow: bool):
+    """`ledger.events` as a reader. A follower started while the broker is away waits for it,
+    as the relay and the ingest do; a one-off run says so in one line."""
+    import logging
+    import time
+
+    from kafka.errors import KafkaError
+
+    from consumers.kafka_reader import KafkaEventReader
+    from consumers.topics import Names
+
+    failures = 0
+    while True:
+        try:
+            return KafkaEventReader(current.kafka_bootstrap, Names.from_env())
+        except KafkaError as error:
+            if not follow:
+                raise
+            failures += 1
+            logging.getLogger("ledger.project").warning("Kafka at %s: %s: %s; retrying (attempt %d)",
+                                                        current.kafka_bootstrap, type(error).__name__, error,
+                                                        failures)
+            time.sleep(min(0.5 * failures, 10.0))
+        except RuntimeError as error:  # the topic is missing: `ledger init` creates it
+            fail(str(error), as_json=as_json)

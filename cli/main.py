@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import sqlite3
 import sys
@@ -40,6 +41,7 @@ from cli.context import open_ledger as _open  # noqa: E402
 from cli.context import open_projections
 from cli.context import when as _when
 from cli.context import settings as _settings
+from cli.context import log_to_stderr
 
 
 @app.command()
@@ -47,7 +49,7 @@ def init(as_json: bool = JsonOption) -> None:
     """Create the store (and, when Kafka is configured, its topics)."""
     settings = _settings()
     ledger = Ledger(settings)
-    result = {"ok": True, "store": settings.store, "head_position": ledger.head_position()}
+    result = {"ok": True, "store": settings.shown_store, "head_position": ledger.head_position()}
     if settings.kafka_bootstrap:
         from consumers.topics import Names, ensure_topics
 
@@ -55,7 +57,7 @@ def init(as_json: bool = JsonOption) -> None:
     if as_json:
         emit_json(result)
     else:
-        typer.echo(f"ledger ready at {settings.store} (head position {result['head_position']})")
+        typer.echo(f"ledger ready at {settings.shown_store} (head position {result['head_position']})")
         for name, count in result.get("topics", {}).items():
             typer.echo(f"topic {name}: {count} partitions on {settings.kafka_bootstrap}")
 
@@ -180,7 +182,7 @@ def demo(
     check = ledger.verify()
     summary = {
         "ok": report.rejected == 0 and check.ok,
-        "store": settings.store,
+        "store": settings.shown_store,
         "schools": len(district.schools),
         "learners": len(district.learners),
         "courses": len(district.courses),
@@ -206,7 +208,7 @@ def demo(
             f"{district.voids} results voided\n"
             f"Verified {check.events} events in {check.streams} hash chains: "
             f"{'intact' if check.ok else 'BROKEN'}\n"
-            f"Store: {settings.store}; projections: {settings.projections}"
+            f"Store: {settings.shown_store}; projections: {settings.projections}"
         )
         for sample in summary["sample_learners"]:
             mastered = [c["competency_id"] for c in sample["competencies"] if c["mastered"]]
@@ -227,14 +229,12 @@ def demo(
         raise typer.Exit(1)
 
 
-def _reader(settings: Settings, as_json: bool):
+def _reader(settings: Settings, as_json: bool, follow: bool = False):
     """The store's notification log, or `ledger.events` when Kafka is configured."""
     if settings.kafka_bootstrap:
-        from consumers.kafka_reader import KafkaEventReader
+        from cli.context import open_kafka_reader
 
-        from consumers.topics import Names
-
-        return KafkaEventReader(settings.kafka_bootstrap, Names.from_env())
+        return open_kafka_reader(settings, as_json, follow)
     return _open(as_json=as_json)
 
 
@@ -248,9 +248,11 @@ def project(
     """Bring the DuckDB read models up to date with the log."""
     from consumers.projector import run_projections
 
+    if follow:
+        log_to_stderr(logging.INFO)
     settings = _settings()
-    reader = _reader(settings, as_json)
-    with progress_bar("projecting", reader.head_position(), enabled=not as_json) as bar:
+    reader = _reader(settings, as_json, follow)
+    with progress_bar("projecting", None if follow else reader.head_position(), enabled=not as_json) as bar:
         try:
             run = run_projections(reader, settings.projections, rebuild=rebuild, follow=follow,
                                   batch_size=batch_size, progress=lambda done, total: bar.update(done, total))
@@ -273,8 +275,9 @@ def _kafka(action, settings: Settings, as_json: bool):
     try:
         return action()
     except KafkaError as error:
-        fail(f"Kafka at {settings.kafka_bootstrap}: {type(error).__name__} {error}; "
-             "is the broker running (`ledger broker status`)?", as_json=as_json)
+        from cli.context import kafka_reason
+
+        fail(kafka_reason(error, settings.kafka_bootstrap), as_json=as_json)
 
 
 def _need_kafka(settings: Settings, command: str, as_json: bool) -> str:
@@ -339,10 +342,10 @@ def status(as_json: bool = JsonOption) -> None:
 
     settings = _settings()
     ledger = _open(as_json=as_json)
-    result: dict = {"store": settings.store, "store_head": ledger.head_position()}
+    result: dict = {"store": settings.shown_store, "store_head": ledger.head_position()}
     if settings.projections.exists():
         try:
-            with official.connect(settings.projections, read_only=True) as con:
+            with official.connect(settings.projections, read_only=True, wait=2.0) as con:
                 result["projections"] = dict(con.execute(
                     "SELECT projection, position FROM projection_position ORDER BY 1").fetchall())
         except Exception as error:  # held open by a running `ledger project`
@@ -356,7 +359,7 @@ def status(as_json: bool = JsonOption) -> None:
     if as_json:
         emit_json(result)
         return
-    typer.echo(f"store      {settings.store}: head position {result['store_head']}")
+    typer.echo(f"store      {settings.shown_store}: head position {result['store_head']}")
     projections = result.get("projections")
     if isinstance(projections, dict):
         for name, position in projections.items():
@@ -545,5 +548,16 @@ def main() -> None:
         typer.echo(f"error: configuration: {error}", err=True)
         sys.exit(2)
     except (PersistenceError, sqlite3.Error, OSError) as error:
+    from cli.context import log_to_stderr
+
+    log_to_stderr()
         typer.echo(f"error: {type(error).__name__}: {error}", err=True)
+        sys.exit(2)
+    except Exception as error:  # a DuckDB file held by another process, a broker away: one line
+        from cli.context import operational_reason
+
+        reason = operational_reason(error)
+        if reason is None:
+            raise
+        typer.echo(f"error: {reason}", err=True)
         sys.exit(2)

@@ -87,7 +87,7 @@ def serve(
     from api.app import create_app
 
     current = settings()
-    typer.echo(f"serving the ledger at {current.store} on http://{host}:{port} (read models {current.projections})",
+    typer.echo(f"serving the ledger at {current.shown_store} on http://{host}:{port} (read models {current.projections})",
                err=True)
     uvicorn.run(create_app(current, project=project), host=host, port=port, log_level="warning",
                 timeout_graceful_shutdown=10)

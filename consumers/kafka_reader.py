@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from consumers import topics
 from consumers.relay import last_relayed_position
@@ -23,6 +24,11 @@ from ledger.events import upcast
 
 
 class KafkaEventReader:
+    # What a follower rides out by backing off and reading again from its own position: the
+    # broker went away. Its head costs a scan of every partition's tail: ask it now and then.
+    retryable_errors = (KafkaError,)
+    head_refresh_seconds = 5.0
+
     def __init__(self, bootstrap: str, names: topics.Names, poll_timeout_ms: int = 500) -> None:
         topic = names.events
         self.bootstrap, self.topic, self.poll_timeout_ms = bootstrap, topic, poll_timeout_ms

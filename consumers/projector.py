@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import time
@@ -14,6 +15,8 @@ from pathlib import Path
 from ledger.log import EventReader
 from projections import official
 
+log = logging.getLogger("ledger.project")
+
 
 @dataclass
 class ProjectionRun:
@@ -21,6 +24,7 @@ class ProjectionRun:
     batches: int = 0
     position: int = 0
     seconds: float = 0.0
+    retries: int = 0  # broker outages and held files ridden out by a follower
 
 
 def run_projections(
@@ -33,40 +37,120 @@ def run_projections(
     poll_seconds: float = 0.5,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    lock_wait: float = 5.0,
 ) -> ProjectionRun:
     """Catch up with the log (and keep following it with `follow`).
 
     A rebuild, or a first run, builds the read models in a file beside `path` and moves it
     into place when complete: until then readers keep the old file, and a rebuild that is
-    interrupted leaves it untouched (the next one starts again from zero)."""
+    interrupted leaves it untouched (the next one starts again from zero).
+
+    A follower rides out what passes: a broker outage (the reader's `retryable_errors`) and
+    another process holding the file (a reader of `ledger state`): it backs off and goes on
+    from the position its file holds. Without `follow`, the file is waited for `lock_wait`
+    seconds and errors are raised."""
     started = time.perf_counter()
     run = ProjectionRun()
-    if rebuild or not path.exists() or official.outdated(path):
-        if not _build_aside(reader, path, run, batch_size, progress, should_stop):
-            run.seconds = time.perf_counter() - started
-            return run
+    head = _Head(reader)
+    retryable = tuple(getattr(reader, "retryable_errors", ()))
+    failures, first = 0, True
     while not should_stop():
-        # The DuckDB file is opened only while there is work: DuckDB lets no other process
-        # read a file that one process holds open for writing, and `ledger state` must work
-        # while a follower runs.
-        with closing(official.connect(path)) as con:
-            projection = official.OfficialProjection(con)
-            run.position = official.position(con)
-            while not should_stop():
-                batch = reader.read(after=run.position, limit=batch_size)
-                if not batch:
-                    break
-                projection.apply(batch)
-                _advance(run, batch[-1].position, len(batch), reader, progress)
+        try:
+            outcome = _catch_up(reader, path, run, rebuild, first, follow, batch_size, progress, should_stop,
+                                head, lock_wait)
+            rebuild, first, failures = False, False, 0
+            if outcome == STOPPED:
+                break
+            if outcome == MORE:
+                time.sleep(0.05)  # the file was let go for waiting readers: take it again after them
+                continue
+        except Exception as error:
+            if not follow or not (isinstance(error, retryable) or official.locked(error)):
+                raise
+            failures, first = failures + 1, True
+            run.retries += 1
+            log.warning("%s: %s; retrying (attempt %d)", type(error).__name__,
+                        str(error).splitlines()[0] if str(error) else "", failures)
+            _sleep(min(0.5 * failures, 10.0), should_stop)
+            continue
         if not follow:
             break
-        time.sleep(poll_seconds)
+        _sleep(poll_seconds, should_stop)
     run.seconds = time.perf_counter() - started
     return run
 
 
+STOPPED, IDLE, MORE = "stopped", "idle", "more"
+
+
+def _catch_up(reader, path, run, rebuild, first, follow, batch_size, progress, should_stop, head,
+              lock_wait) -> str:
+    """Apply the batches the log holds beyond the file's position: IDLE when caught up, MORE if
+    a follower let the file go for readers with batches left, STOPPED if asked to stop. `first`:
+    nothing has been done since the start (or since a failure) yet: look at the file itself."""
+    if rebuild or not path.exists() or (first and official.outdated(path, wait=lock_wait)):
+        run.position = 0  # a rebuild cut short by an outage starts again from zero
+        return IDLE if _build_aside(reader, path, run, batch_size, progress, should_stop, head) else STOPPED
+    if first:
+        with closing(official.connect(path, read_only=True, wait=lock_wait)) as con:
+            run.position = official.position(con)
+    # The DuckDB file is opened for writing only while there is a batch to write: DuckDB lets
+    # no other process open a file that one process holds for writing, and `ledger state` must
+    # work while a follower runs. An idle poll only asks the log.
+    batch = reader.read(after=run.position, limit=batch_size)
+    if not batch:
+        return IDLE
+    held_since = time.monotonic()
+    with closing(official.connect(path, wait=lock_wait)) as con:
+        projection = official.OfficialProjection(con)
+        stored = official.position(con)
+        if stored != run.position:  # another `ledger project` moved the file on meanwhile
+            run.position = stored
+            batch = reader.read(after=run.position, limit=batch_size)
+        while batch:
+            applied = time.perf_counter()
+            projection.apply(batch)
+            _advance(run, batch[-1].position, len(batch), head, progress, time.perf_counter() - applied)
+            if should_stop():
+                return STOPPED
+            # A follower's long catch-up lets waiting readers in between batches; a one-off
+            # `ledger project` is a batch job and keeps the file to the end.
+            if follow and time.monotonic() - held_since > HOLD_SECONDS:
+                return MORE
+            batch = reader.read(after=run.position, limit=batch_size)
+    return IDLE
+
+
+HOLD_SECONDS = 2.0
+
+
+def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while not should_stop() and time.monotonic() < deadline:
+        time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
+
+
+class _Head:
+    """The log's head position for lag figures: asked at most every `head_refresh_seconds` of
+    the reader (Kafka's answer costs a scan of each partition's tail), never failing a batch."""
+
+    def __init__(self, reader: EventReader) -> None:
+        self.reader, self.value, self.asked = reader, 0, -float("inf")
+        self.every = getattr(reader, "head_refresh_seconds", 0.0)
+
+    def at_least(self, position: int) -> int:
+        if time.monotonic() - self.asked > self.every:
+            self.asked = time.monotonic()
+            try:
+                self.value = self.reader.head_position()
+            except Exception as error:  # a broker going away: the next read says so properly
+                log.debug("head position unavailable: %s", error)
+        self.value = max(self.value, position)
+        return self.value
+
+
 def _build_aside(reader: EventReader, path: Path, run: ProjectionRun, batch_size: int,
-                 progress: Callable[[int, int], None] | None, should_stop: Callable[[], bool]) -> bool:
+                 progress: Callable[[int, int], None] | None, should_stop: Callable[[], bool], head: _Head) -> bool:
     """Project the whole log into a new file and swap it in; False if stopped before the end."""
     aside = path.with_name(path.name + ".building")
     for leftover in (aside, _wal(aside)):
@@ -100,8 +184,9 @@ def _build_aside(reader: EventReader, path: Path, run: ProjectionRun, batch_size
                 break
             if pending is not None:
                 pending = prefetch.submit(page, positions[-1])
+            applied = time.perf_counter()
             apply()
-            _advance(run, positions[-1], len(positions), reader, progress)
+            _advance(run, positions[-1], len(positions), head, progress, time.perf_counter() - applied)
         if not complete:
             con.close()
             aside.unlink(missing_ok=True)
@@ -118,10 +203,12 @@ def _wal(path: Path) -> Path:
     return path.with_name(path.name + ".wal")
 
 
-def _advance(run: ProjectionRun, position: int, events: int, reader: EventReader,
-             progress: Callable[[int, int], None] | None) -> None:
+def _advance(run: ProjectionRun, position: int, events: int, head: _Head,
+             progress: Callable[[int, int], None] | None, seconds: float) -> None:
     run.events += events
     run.batches += 1
     run.position = position
+    top = head.at_least(position)
+    log.info("batch position=%d events=%d lag=%d seconds=%.3f", position, events, top - position, seconds)
     if progress is not None:
-        progress(run.position, max(run.position, reader.head_position()))
+        progress(run.position, top)

@@ -108,7 +108,32 @@ def ensure_topics(bootstrap: str, names: Names, event_partitions: int | None = N
                 admin.create_topics([NewTopic(name, spec["partitions"], 1, topic_configs=spec["config"])])
             except TopicAlreadyExistsError:
                 pass  # another process created it between the listing and now
-        described = admin.describe_topics(list(specs))
-        return {d["name"]: len(d["partitions"]) for d in described}
+        return _described_when_ready(admin, specs, created={n for n in specs if n not in existing})
     finally:
         admin.close()
+
+
+def _described_when_ready(admin: Any, specs: dict[str, dict[str, Any]], created: set[str],
+                          timeout: float = 30.0) -> dict[str, int]:
+    """name -> partition count, once the broker's metadata shows every topic with a leader for
+    each partition (a topic just created is described with none for a moment: `ledger init`
+    reported 0 partitions on a first run)."""
+    import time
+
+    from kafka.errors import KafkaTimeoutError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        described = {d["name"]: d for d in admin.describe_topics(list(specs))}
+        counts, waiting = {}, []
+        for name, spec in specs.items():
+            parts = (described.get(name) or {}).get("partitions") or []
+            counts[name] = len(parts)
+            led = parts and all(p.get("leader", -1) not in (-1, None) for p in parts)
+            if not led or (name in created and len(parts) < spec["partitions"]):
+                waiting.append(name)
+        if not waiting:
+            return counts
+        if time.monotonic() > deadline:
+            raise KafkaTimeoutError(f"topics {', '.join(waiting)} have no partition leaders after {timeout:.0f} s")
+        time.sleep(0.2)

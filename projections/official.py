@@ -9,6 +9,7 @@ incremental run and a rebuild from zero give the same rows however the log is cu
 from __future__ import annotations
 
 import json
+import time
 from itertools import groupby
 from operator import itemgetter
 from collections.abc import Sequence
@@ -85,10 +86,29 @@ TABLES = ("competency", "course", "learner", "evidence", "evidence_score", "comp
 WRITER_MEMORY_LIMIT = "1GB"
 
 
-def connect(path: Path | str, *, read_only: bool = False, indexes: bool = True) -> duckdb.DuckDBPyConnection:
+def locked(error: BaseException) -> bool:
+    """True if DuckDB refused the file because another process holds it (for writing, or it
+    wants to write while we read): contention that passes, not a fault."""
+    return isinstance(error, duckdb.IOException) and "Could not set lock" in str(error)
+
+
+def connect(path: Path | str, *, read_only: bool = False, indexes: bool = True,
+            wait: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """Open the read models. DuckDB lets one process write a file and no other process open it
+    meanwhile, so with `wait` a held file is tried again, backing off, for up to that many
+    seconds before its IOException is raised."""
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    deadline, pause = time.monotonic() + wait, 0.02
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as error:
+            if not locked(error) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         # DuckDB checkpoints whenever its WAL passes 16 MB; a projection batch rewrites states
@@ -110,9 +130,9 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> None:
     con.execute(sql, params).fetchall()
 
 
-def outdated(path: Path | str) -> bool:
+def outdated(path: Path | str, *, wait: float = 0.0) -> bool:
     """True if the file was made by an older version of these read models (rebuild it)."""
-    with closing(duckdb.connect(str(path), read_only=True)) as con:
+    with closing(connect(path, read_only=True, wait=wait)) as con:
         return not con.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 'evidence_score' "
                                "AND column_name = 'voided_at'").fetchall()[0][0]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.credit.decisions import History, check_award, check_confirmation, check_proposal
 from ledger.events import EVIDENCE_TYPES, Envelope, Scale
 from ledger.intake import Rejection
 
@@ -20,6 +21,7 @@ class Catalog:
     competencies: dict[str, str] = field(default_factory=dict)  # competency id -> framework id
     courses: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> course payload
     scales: dict[str, Scale] = field(default_factory=dict)  # framework id -> scale
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)  # competency id -> its own mastery method
 
     def scale_of(self, competency_id: str) -> Scale | None:
         framework = self.competencies.get(competency_id)
@@ -72,8 +74,11 @@ class Catalog:
             fid = p["framework_id"]
             for cid in [c for c, owner in self.competencies.items() if owner == fid]:
                 del self.competencies[cid]
+                self.methods.pop(cid, None)
             for competency in p["competencies"]:
                 self.competencies[competency["id"]] = fid
+                if competency.get("mastery_method"):
+                    self.methods[competency["id"]] = competency["mastery_method"]
             self.frameworks[fid] = {"version": p["version"], "title": p["title"]}
             self.scales[fid] = Scale.model_validate(p["scale"], strict=False)
         elif event["type"] == "course.defined":
@@ -105,7 +110,9 @@ class LearnerFile:
             return Rejection("payload.plan_id", f"no plan {plan_id!r} for this learner")
         return None
 
-    def check(self, event: Envelope, catalog: Catalog) -> Rejection | None:
+    def check(self, event: Envelope, catalog: Catalog, history: History | None = None) -> Rejection | None:
+        """`history`: the learner's recorded events, asked for by credit decisions only (the
+        ledger derives their basis from the record itself)."""
         p = event.payload
         if event.type == "learner.enrolled":
             if self.school_id == event.school_id:
@@ -117,10 +124,14 @@ class LearnerFile:
             return Rejection("school_id", f"learner is enrolled at {self.school_id}, not {event.school_id}")
         if event.type == "advisor.signed_off" and event.actor.id not in self.advisors:
             return Rejection("actor.id", f"advisor {event.actor.id} is not assigned to learner {event.learner_id}")
+        if event.type in _CREDIT_DECISIONS:
+            return getattr(self, "_check_" + event.type.replace(".", "_"))(p, catalog) or _CREDIT_DECISIONS[
+                event.type](event, catalog, history)
         return getattr(self, "_check_" + event.type.replace(".", "_"), _accept)(p, catalog)
 
     def _check_assessment_recorded(self, p: Any, catalog: Catalog) -> Rejection | None:
-        return catalog.score_problem(p.competency_id, p.score, "payload.score")
+        return (catalog.missing([p.competency_id], "payload.competency_id")
+                or catalog.score_problem(p.competency_id, p.score, "payload.score"))
 
     def _check_artifact_submitted(self, p: Any, catalog: Catalog) -> Rejection | None:
         return catalog.missing(p.competencies_claimed, "payload.competencies_claimed")
@@ -183,6 +194,9 @@ class LearnerFile:
             return Rejection("payload.credit_event_id", f"credit {target} is already revoked")
         return None
 
+    def _check_credit_confirmed(self, p: Any, catalog: Catalog) -> Rejection | None:
+        return self._check_credit_revoked(p, catalog)
+
     def apply(self, event: dict[str, Any]) -> None:
         type_, p, event_id = event["type"], event["payload"], event["event_id"]
         if type_ == "learner.enrolled":
@@ -210,3 +224,13 @@ class LearnerFile:
 
 def _accept(p: Any, catalog: Catalog) -> None:
     return None
+
+
+# Checked after the record's own invariants, from the learner's history (see ledger.credit.decisions).
+_CREDIT_DECISIONS = {
+    "credit.proposed": lambda e, catalog, history: check_proposal(e.payload.model_dump(mode="json"), catalog, history),
+    "credit.awarded": lambda e, catalog, history: check_award(e.payload.model_dump(mode="json"), e.actor.id, catalog,
+                                                              history),
+    "credit.confirmed": lambda e, catalog, history: check_confirmation(e.payload.model_dump(mode="json"), catalog,
+                                                                       history),
+}

@@ -19,6 +19,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 
 from ledger.canonical import GENESIS, chain_hash, sha256_hex
 from ledger.config import ConfigError, PostgresStore, Settings
+from ledger.credit.log import recorded_history
 from ledger.events import upcast
 from ledger.intake import Rejection, Submission, parse
 from ledger.streams import (CATALOG_KEY, RECORDED_TOPIC, PendingReceipt, Receipt, Stream, receipt_created,
@@ -243,7 +244,9 @@ class Ledger(Application):
             if event.kind == "reference":
                 problem = catalog.facts.check(event)  # type: ignore[union-attr]
             else:
-                problem = stream.facts.check(event, catalog.facts)  # type: ignore[union-attr,arg-type]
+                # Credit decisions are checked against the learner's recorded events (ledger.credit).
+                problem = stream.facts.check(event, catalog.facts,  # type: ignore[union-attr,arg-type]
+                                             lambda: recorded_history(self.recorder, stream))
             if problem is not None:
                 # A repeat of a recorded event can break an invariant ("already voided"):
                 # it is a duplicate all the same, so look its receipt up before refusing it.

@@ -288,6 +288,15 @@ class CreditRevokedPayload(Model):
     reason: Text
 
 
+class CreditConfirmedPayload(Model):
+    """A registrar's review of a flagged award: the ledger re-evaluates the rule with the voided
+    evidence removed and records the confirmation only if it still holds."""
+
+    credit_event_id: UUID
+    still_holds: bool
+    note: Text | None = None
+
+
 # --- envelope ---------------------------------------------------------------------------------
 
 Role = Literal["teacher", "advisor", "registrar", "school_system", "district_admin", "ledger_service"]
@@ -356,7 +365,14 @@ def _event(type_: str, version: int, payload: type[Model], kind: str, roles: set
     )
 
 
+# Who may post what, by the actor's role, on every path (CLI, HTTP, Kafka): a registrar records
+# credit decisions but no evidence; teachers, advisors and school systems record evidence but
+# decide no credit; district staff keep the reference data and the rolls. README: "Event types".
 REFERENCE_ROLES = {"district_admin", "registrar"}
+ROLL_ROLES = {"school_system", "district_admin", "registrar"}
+ASSESSING_ROLES = {"teacher", "school_system"}
+EVIDENCE_ROLES = {"teacher", "advisor", "school_system"}
+PLANNING_ROLES = {"advisor", "teacher", "school_system"}
 
 # (type, version) -> model. The newest version of each type is the current one.
 MODELS: dict[tuple[str, int], type[Envelope]] = {
@@ -364,21 +380,22 @@ MODELS: dict[tuple[str, int], type[Envelope]] = {
     for t, v, p, k, r in [
         ("framework.published", 1, FrameworkPublishedPayload, "reference", REFERENCE_ROLES),
         ("course.defined", 1, CourseDefinedPayload, "reference", REFERENCE_ROLES),
-        ("learner.enrolled", 1, LearnerEnrolledPayload, "learner", {"school_system", "district_admin", "registrar"}),
-        ("advisor.assigned", 1, AdvisorAssignedPayload, "learner", {"school_system", "district_admin", "registrar"}),
-        ("assessment.recorded", 1, AssessmentRecordedPayloadV1, "learner", None),
-        ("assessment.recorded", 2, AssessmentRecordedPayload, "learner", None),
-        ("artifact.submitted", 1, ArtifactSubmittedPayload, "learner", None),
-        ("artifact.scored", 1, ArtifactScoredPayload, "learner", {"teacher", "advisor", "school_system"}),
+        ("learner.enrolled", 1, LearnerEnrolledPayload, "learner", ROLL_ROLES),
+        ("advisor.assigned", 1, AdvisorAssignedPayload, "learner", ROLL_ROLES),
+        ("assessment.recorded", 1, AssessmentRecordedPayloadV1, "learner", ASSESSING_ROLES),
+        ("assessment.recorded", 2, AssessmentRecordedPayload, "learner", ASSESSING_ROLES),
+        ("artifact.submitted", 1, ArtifactSubmittedPayload, "learner", EVIDENCE_ROLES),
+        ("artifact.scored", 1, ArtifactScoredPayload, "learner", EVIDENCE_ROLES),
         ("advisor.signed_off", 1, AdvisorSignedOffPayload, "learner", {"advisor"}),
-        ("evidence.voided", 1, EvidenceVoidedPayload, "learner", None),
-        ("plan.set", 1, PlanSetPayload, "learner", None),
-        ("plan.goal_added", 1, PlanGoalAddedPayload, "learner", None),
-        ("plan.goal_dropped", 1, PlanGoalDroppedPayload, "learner", None),
-        ("plan.target_date_changed", 1, PlanTargetDateChangedPayload, "learner", None),
+        ("evidence.voided", 1, EvidenceVoidedPayload, "learner", EVIDENCE_ROLES),
+        ("plan.set", 1, PlanSetPayload, "learner", PLANNING_ROLES),
+        ("plan.goal_added", 1, PlanGoalAddedPayload, "learner", PLANNING_ROLES),
+        ("plan.goal_dropped", 1, PlanGoalDroppedPayload, "learner", PLANNING_ROLES),
+        ("plan.target_date_changed", 1, PlanTargetDateChangedPayload, "learner", PLANNING_ROLES),
         ("credit.proposed", 1, CreditProposedPayload, "learner", {"ledger_service", "registrar"}),
         ("credit.awarded", 1, CreditAwardedPayload, "learner", {"registrar"}),
         ("credit.revoked", 1, CreditRevokedPayload, "learner", {"registrar"}),
+        ("credit.confirmed", 1, CreditConfirmedPayload, "learner", {"registrar"}),
     ]
 }
 

@@ -25,6 +25,8 @@ from ledger.intake import Rejection, Submission, parse
 from ledger.streams import (CATALOG_KEY, RECORDED_TOPIC, PendingReceipt, Receipt, Stream, receipt_created,
                             stream_id, stream_key)
 from ledger.transcoder import OrjsonTranscoder
+from ledger.anchor import Anchor
+from ledger.verification import VerifyReport, verify_log
 
 Status = Literal["accepted", "duplicate", "rejected"]
 
@@ -51,17 +53,6 @@ class LoggedEvent:
     hash: str
     event: dict[str, Any]
     body: str = ""  # the stored canonical JSON, as hashed (before upcasting)
-
-
-@dataclass
-class VerifyReport:
-    events: int = 0
-    streams: int = 0
-    broken: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.broken
 
 
 def store_env(settings: Settings) -> dict[str, str]:
@@ -143,6 +134,8 @@ class Ledger(Application):
                 **(env or {}),
             }
         )
+        # The Merkle tree over the log and its signed checkpoints (ledger.anchor), kept in the home.
+        self.anchor = Anchor(settings.home, settings.checkpoint_key_file)
 
     def construct_transcoder(self) -> OrjsonTranscoder:
         transcoder = OrjsonTranscoder()
@@ -206,6 +199,7 @@ class Ledger(Application):
         events = [event for stream in streams for event in stream.collect_events()]
         events += [receipt_created(event_id, receipt) for event_id, receipt in receipts.items()]
         self.recorder.insert_events([self.mapper.to_stored_event(event) for event in events])
+        self.anchor.after_save(self.recorder)
         # As Application._record does: saved aggregates go to the cache (when not fast-forwarding).
         if self.repository.cache and not self.repository.fastforward:
             for stream in streams:
@@ -329,34 +323,11 @@ class Ledger(Application):
 
     # --- verification ------------------------------------------------------------------
 
-    def verify(self, progress: Any = None) -> VerifyReport:
-        """Recompute every link of every chain from the stored bytes; name each broken event.
-
-        Each link is checked against the *stored* hash of the event before it, so one altered
-        event is named alone and the events after it still verify."""
-        report = VerifyReport()
-        heads: dict[UUID, tuple[str, int]] = {}
-        position, top = 0, self.recorder.max_notification_id() or 0
-        while position < top:
-            page = self.recorder.select_notifications(position, 5_000, inclusive_of_start=False)
-            if not page:
-                break
-            for n in page:
-                position = n.id
-                if n.topic != RECORDED_TOPIC:
-                    continue
-                report.events += 1
-                previous, version = heads.get(n.originator_id, (GENESIS, 1))
-                problem, event_id, stored_hash = _check_link(n.state, previous)
-                if problem is None and n.originator_version != version + 1:
-                    problem = f"stream version jumps from {version} to {n.originator_version}: an event is missing"
-                if problem is not None:
-                    report.broken.append({"position": n.id, "event_id": event_id, "reason": problem})
-                heads[n.originator_id] = (stored_hash, n.originator_version)
-            if progress is not None:
-                progress(position, top)
-        report.streams = len(heads)
-        return report
+    def verify(self, progress: Any = None, since: Any = None) -> VerifyReport:
+        """The log's integrity (ledger.verification.verify_log): every chain link, streams, receipts
+        both ways, the Merkle tree against the signed checkpoints, and with `since` (a Checkpoint a
+        registrar kept) a consistency proof from it. Credits: ledger.verification.verify_everything."""
+        return verify_log(self.recorder, self.anchor, since=since, progress=progress)
 
 
 def _repeat(index: int, event_id: str, receipt: Receipt | PendingReceipt, fingerprint: str, key: str) -> Outcome:
@@ -364,25 +335,6 @@ def _repeat(index: int, event_id: str, receipt: Receipt | PendingReceipt, finger
         return Outcome(index, "duplicate", event_id)
     return Outcome(index, "rejected", event_id,
                    Rejection("event_id", f"conflict: {event_id} was already recorded with different content"))
-
-
-def _check_link(state_bytes: bytes, previous: str) -> tuple[str | None, str | None, str]:
-    """(problem, event id, stored hash) for one stored event."""
-    try:
-        state = json.loads(state_bytes)
-        body, stored_hash, event_id = state["body"], state["hash"], state.get("event_id")
-    except (ValueError, KeyError, TypeError) as error:
-        return f"stored event is unreadable: {error}", None, ""
-    try:
-        claimed_id = json.loads(body).get("event_id")
-    except ValueError:
-        claimed_id = None
-    if claimed_id != event_id:
-        return "event body does not match its event id", event_id, stored_hash
-    if chain_hash(previous, body) != stored_hash:
-        return ("hash does not match the stored content: the event (or the link to the one before it) "
-                "was altered"), event_id, stored_hash
-    return None, event_id, stored_hash
 
 
 def _key_of(body: dict[str, Any]) -> str:

@@ -5,6 +5,8 @@
                              (default $LEDGER_HOME/ledger.db)
     LEDGER_PROJECTIONS       the DuckDB file (default $LEDGER_HOME/projections.duckdb)
     LEDGER_KAFKA_BOOTSTRAP   host:port of Kafka; unset means no Kafka (the embedded default)
+    LEDGER_CHECKPOINT_KEY_FILE  the Ed25519 key that signs Merkle checkpoints (default
+                             $LEDGER_HOME/checkpoint-key.pem; kept out of the store on purpose)
     LEDGER_CONFIG            path of a TOML file with the same keys in lower case, without the prefix
 """
 
@@ -28,6 +30,7 @@ class Settings:
     store: str
     projections: Path
     kafka_bootstrap: str | None
+    checkpoint_key_file: Path | None = None  # None: $home/checkpoint-key.pem
 
     @property
     def is_sqlite(self) -> bool:
@@ -60,6 +63,7 @@ class Settings:
             store=get("store") or str(home / "ledger.db"),
             projections=Path(get("projections") or home / "projections.duckdb"),
             kafka_bootstrap=get("kafka_bootstrap"),
+            checkpoint_key_file=Path(get("checkpoint_key_file") or home / "checkpoint-key.pem"),
         )
 
 

@@ -1,0 +1,293 @@
+"""The Merkle tree over the whole log, kept beside the per-learner chains, and its checkpoints.
+
+Leaves are the recorded events (topic RECORDED_TOPIC) of the store's notification log, in global
+order: leaf i is the (i+1)-th recorded event. A leaf's data is
+
+    b"mastery-ledger leaf v1\\n" + "<stream uuid>\\n<stream version>\\n<event id>\\n<stored hash>"
+
+so the tree binds each event to its stream, its place in that stream and its chain hash (which
+covers the stored bytes and the link before them). Editing an event, re-chaining a stream, moving
+events between streams, reordering, inserting or deleting any event changes the leaves from there
+on, and with them every later root. Receipts and stream openings are not leaves: verification
+checks them against the events (ledger.verification).
+
+Only the frontier is persisted ($LEDGER_HOME/anchor/tree.json), with the hash and starting log
+position of every complete chunk of CHUNK leaves (anchor/chunks.bin, 40 bytes a chunk): enough to
+extend the tree by reading only the notifications after the last checkpoint, and to make an
+inclusion proof by reading at most two chunks of the log. A file lock serialises writers sharing a
+home; each checkpoint extends the one before, so racing processes still write a consistent series.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from bisect import bisect_right
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ledger import checkpoints, merkle
+from ledger.checkpoints import Checkpoint
+from ledger.streams import RECORDED_TOPIC
+
+CHUNK_BITS = 10
+CHUNK = 1 << CHUNK_BITS
+LEAF_PREFIX = b"mastery-ledger leaf v1\n"
+PAGE = 5_000
+log = logging.getLogger(__name__)
+
+
+def leaf_data(stream: str, version: int, event_id: str, stored_hash: str) -> bytes:
+    return LEAF_PREFIX + f"{stream}\n{version}\n{event_id}\n{stored_hash}".encode()
+
+
+def leaf_of(notification: Any) -> tuple[bytes, str, str]:
+    """(leaf hash, event id, stored hash) of a recorded event's notification. An unreadable state
+    still makes a leaf (of its raw bytes), so the tree notices it like any other change."""
+    try:
+        state = orjson.loads(notification.state)
+        event_id, stored_hash = str(state["event_id"]), str(state["hash"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return merkle.leaf_hash(LEAF_PREFIX + bytes(notification.state)), "", ""
+    data = leaf_data(str(notification.originator_id), notification.originator_version, event_id, stored_hash)
+    return merkle.leaf_hash(data), event_id, stored_hash
+
+
+def recorded_after(recorder: Any, position: int, stop: int | None = None) -> Iterator[Any]:
+    """Recorded-event notifications after `position` (up to `stop`), a page at a time."""
+    while True:
+        page = recorder.select_notifications(position, PAGE, stop=stop, topics=[RECORDED_TOPIC],
+                                             inclusive_of_start=False)
+        yield from page
+        if len(page) < PAGE:
+            return
+        position = page[-1].id
+
+
+class AnchorError(RuntimeError):
+    """The log no longer yields the tree a checkpoint signed (proofs cannot be made from it)."""
+
+
+class Anchor:
+    def __init__(self, home: Path, key_file: Path | None = None) -> None:
+        self.dir = Path(home) / "anchor"
+        self.checkpoints_file = Path(home) / "checkpoints.jsonl"
+        self.key_file = Path(key_file) if key_file else Path(home) / "checkpoint-key.pem"
+        self._key = None
+
+    @property
+    def public_key_file(self) -> Path:
+        return checkpoints.public_key_path(self.key_file)
+
+    def key(self):
+        if self._key is None:
+            self._key = checkpoints.load_or_create_key(self.key_file)
+        return self._key
+
+    def public_key(self):
+        """The published key if there is one (a verifier need not hold the private key)."""
+        if self.public_key_file.exists():
+            return checkpoints.load_public_key(self.public_key_file)
+        if self.key_file.exists():
+            return self.key().public_key()
+        return None
+
+    # --- persisted state ----------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / "lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            state = json.loads((self.dir / "tree.json").read_text())
+        except FileNotFoundError:
+            return {"size": 0, "position": 0, "frontier": [], "chunk_start": 0}
+        return state
+
+    def _save(self, state: dict[str, Any]) -> None:
+        tmp = self.dir / "tree.json.tmp"
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.dir / "tree.json")
+
+    def chunks(self) -> tuple[list[bytes], list[int]]:
+        """(hash, first log position) of every complete chunk the persisted tree has passed."""
+        try:
+            raw = (self.dir / "chunks.bin").read_bytes()
+        except FileNotFoundError:
+            return [], []
+        count = len(raw) // 40
+        return ([raw[i * 40:i * 40 + 32] for i in range(count)],
+                [int.from_bytes(raw[i * 40 + 32:i * 40 + 40], "big") for i in range(count)])
+
+    # --- extending the tree -------------------------------------------------------------------
+
+    def checkpoint(self, recorder: Any, *, force: bool = False) -> Checkpoint | None:
+        """Extend the tree by the events recorded since the last checkpoint and sign a new one.
+        None when nothing new was recorded (unless `force`, or there is no checkpoint yet)."""
+        with self._locked():
+            state = self._load()
+            size = state["size"]
+            chunk_file = self.dir / "chunks.bin"
+            # A crash between writing a chunk and the state leaves chunks the state has not reached.
+            if chunk_file.exists() and chunk_file.stat().st_size > (size // CHUNK) * 40:
+                os.truncate(chunk_file, (size // CHUNK) * 40)
+            new_chunks: list[bytes] = []
+            chunk_start = state["chunk_start"]
+
+            def on_subtree(height: int, start: int, h: bytes) -> None:
+                if height == CHUNK_BITS:
+                    new_chunks.append(h + chunk_start.to_bytes(8, "big"))
+
+            frontier = merkle.Frontier(size, [bytes.fromhex(h) for h in state["frontier"]], on_subtree)
+            position = state["position"]
+            for n in recorded_after(recorder, position):
+                if frontier.size % CHUNK == 0:
+                    chunk_start = n.id
+                frontier.append(leaf_of(n)[0])
+                position = n.id
+            if frontier.size == size and not force and checkpoints.last_checkpoint(self.checkpoints_file):
+                return None
+            if new_chunks:
+                with chunk_file.open("ab") as out:
+                    out.write(b"".join(new_chunks))
+            signed = checkpoints.sign(self.key(), tree_size=frontier.size, root=frontier.root(),
+                                      time=datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                                      log_position=position)
+            checkpoints.append(self.checkpoints_file, signed)
+            self._save({"size": frontier.size, "position": position, "chunk_start": chunk_start,
+                        "frontier": [h.hex() for h in frontier.hashes]})
+            return signed
+
+    def after_save(self, recorder: Any) -> None:
+        """The posting hook: a checkpoint after every saved batch. The events are committed by
+        now; a home that cannot be written must not turn that into a failed post (the next
+        checkpoint covers them), so it is logged instead."""
+        try:
+            self.checkpoint(recorder)
+        except (OSError, checkpoints.CheckpointError) as error:
+            log.warning("no checkpoint after this batch: %s", error)
+
+    # --- proofs -------------------------------------------------------------------------------
+
+    def locate(self, recorder: Any, positions: set[int]) -> dict[int, int]:
+        """Leaf index of each recorded event at the given log positions (reading one chunk or two each)."""
+        _, starts = self.chunks()
+        by_chunk: dict[int, set[int]] = {}
+        for p in positions:
+            by_chunk.setdefault(max(bisect_right(starts, p) - 1, 0), set()).add(p)
+        found: dict[int, int] = {}
+        for c, wanted in by_chunk.items():
+            after, index, last = (starts[c] - 1 if starts else 0), (c * CHUNK if starts else 0), max(wanted)
+            for n in recorded_after(recorder, after):
+                if n.id > last:
+                    break
+                if n.id in wanted:
+                    found[n.id] = index
+                index += 1
+        return found
+
+    def prover(self, recorder: Any, tree_size: int):
+        """subtree(start, end) for trees up to `tree_size`: whole chunks from chunks.bin, the rest
+        from the log (the chunk holding the leaf and the last, partial one)."""
+        hashes, starts = self.chunks()
+        open_chunk_start = self._load()["chunk_start"]
+        leaves: dict[int, list[bytes]] = {}
+
+        def chunk_leaves(c: int) -> list[bytes]:
+            if c not in leaves:
+                first = starts[c] if c < len(starts) else (open_chunk_start if c else 0)
+                want = min(CHUNK, tree_size - c * CHUNK)
+                got = []
+                for n in recorded_after(recorder, max(first - 1, 0)):
+                    got.append(leaf_of(n)[0])
+                    if len(got) == want:
+                        break
+                leaves[c] = got
+            return leaves[c]
+
+        def subtree(start: int, end: int) -> bytes:
+            if end - start >= CHUNK and start % CHUNK == 0 and end % CHUNK == 0 and end // CHUNK <= len(hashes):
+                return merkle.root_of_hashes(hashes[start // CHUNK:end // CHUNK])
+            if start // CHUNK != (end - 1) // CHUNK:
+                k = merkle.split(end - start)
+                return merkle.node_hash(subtree(start, start + k), subtree(start + k, end))
+            c = start // CHUNK
+            return merkle.root_of_hashes(chunk_leaves(c)[start - c * CHUNK:end - c * CHUNK])
+
+        return subtree
+
+    def covering(self, leaf_index: int) -> Checkpoint | None:
+        """The first checkpoint whose tree holds leaf `leaf_index`."""
+        for cp in checkpoints.read_checkpoints(self.checkpoints_file):
+            if cp.tree_size > leaf_index:
+                return cp
+        return None
+
+    def anchor(self, recorder: Any, items: list[tuple[str, int]]) -> dict[str, Any] | None:
+        """An anchor for events (event id, log position), the first being the decision: the first
+        checkpoint covering the decision, and an inclusion proof of every event against it."""
+        where = self.locate(recorder, {p for _, p in items})
+        missing = [event_id for event_id, p in items if p not in where]
+        if missing:
+            raise AnchorError(f"events not found at their log positions: {', '.join(missing)}")
+        checkpoint = self.covering(where[items[0][1]])
+        if checkpoint is None:
+            return None
+        if any(where[p] >= checkpoint.tree_size for _, p in items):
+            raise AnchorError("a basis event comes after its decision in the log")
+        subtree = self.prover(recorder, checkpoint.tree_size)
+        by_position = {n.id: n for p in {p for _, p in items}
+                       for n in recorder.select_notifications(p, 1, topics=[RECORDED_TOPIC])}
+        proofs = []
+        for event_id, p in items:
+            n = by_position[p]
+            leaf, recorded_id, stored_hash = leaf_of(n)
+            if recorded_id != event_id:
+                raise AnchorError(f"position {p} holds event {recorded_id or '(unreadable)'}, not {event_id}")
+            path = merkle.inclusion_proof(where[p], checkpoint.tree_size, subtree)
+            try:
+                merkle.verify_inclusion(leaf, where[p], checkpoint.tree_size, path, bytes.fromhex(checkpoint.root))
+            except merkle.ProofError:
+                raise AnchorError(f"event {event_id} at position {p}: the log no longer yields the tree signed "
+                                  f"at {checkpoint.time} (run `ledger verify`)") from None
+            proofs.append({"event_id": event_id, "position": p, "leaf_index": where[p],
+                           "stream": str(n.originator_id), "version": n.originator_version, "hash": stored_hash,
+                           "path": [h.hex() for h in path]})
+        return {"checkpoint": checkpoint.as_dict(), "proofs": proofs}
+
+
+def check_anchor(anchor: dict[str, Any], public_key: Any) -> list[str]:
+    """Problems with an anchor (empty: every proof holds), using only the anchor and the public key
+    (a PEM text, raw hex, or key object). Each proof shows that an event with that id and stored
+    hash was leaf `leaf_index` of the log whose signed checkpoint is given."""
+    problems = []
+    try:
+        key = public_key if hasattr(public_key, "verify") else checkpoints.load_public_key(public_key)
+        checkpoint = Checkpoint.from_dict(anchor.get("checkpoint"), "anchor checkpoint")
+        checkpoints.check_signature(checkpoint, key)
+    except checkpoints.CheckpointError as error:
+        return [str(error)]
+    for proof in anchor.get("proofs") or []:
+        try:
+            leaf = merkle.leaf_hash(leaf_data(proof["stream"], int(proof["version"]), proof["event_id"], proof["hash"]))
+            merkle.verify_inclusion(leaf, int(proof["leaf_index"]), checkpoint.tree_size,
+                                    [bytes.fromhex(h) for h in proof["path"]], bytes.fromhex(checkpoint.root))
+        except (KeyError, TypeError, ValueError) as error:
+            problems.append(f"event {proof.get('event_id')}: {error}")
+    if not anchor.get("proofs"):
+        problems.append("the anchor carries no inclusion proofs")
+    return problems

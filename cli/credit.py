@@ -79,11 +79,12 @@ def credit_propose(as_json: bool = JsonOption) -> None:
     if embedded:
         run_projections(ledger, current.projections)
     if as_json:
-        emit_json({"ok": not run.rejected, "proposed": run.proposed, "rejected": run.rejected})
+        emit_json({"ok": not run.rejected, "proposed": run.proposed, "rejected": run.rejected,
+                   "skipped": run.skipped})
     else:
         for item in run.proposed:
             typer.echo(f"proposed {item['course_id']} for {item['learner_id']} ({item['status']})")
-        for problem in run.rejected:
+        for problem in run.rejected + run.skipped:
             typer.echo(f"not proposed: {problem}", err=True)
         typer.echo(f"{len(run.proposed)} proposals recorded")
     if run.rejected:
@@ -104,8 +105,29 @@ def credit_approve(learner: str, course: str,
     if as_json:
         emit_json({"ok": True, **result})
     else:
+        # The recorded approver: approving again records nothing, so --by may name someone else.
         typer.echo(f"{result['status']}: {result['credits']} credit(s) in {course} for {learner}, "
-                   f"approved by {registrar} ({result['credit_event_id']})")
+                   f"approved by {result['approved_by']} ({result['credit_event_id']})")
+
+
+@credit_app.command("confirm")
+def credit_confirm(learner: str, course: str,
+                   registrar: str = typer.Option(..., "--by", help="The reviewing registrar's id."),
+                   note: Optional[str] = typer.Option(None, "--note", help="What the review found; kept in the ledger."),
+                   as_json: bool = JsonOption) -> None:
+    """Record a registrar's review of a flagged award (`credit.confirmed`): the ledger re-evaluates
+    the rule with the voided evidence removed and clears the flag only if it still holds."""
+    from consumers.credit_engine import CreditError, confirm
+
+    try:
+        result = confirm(open_ledger(as_json=as_json), learner, course, registrar, note)
+    except CreditError as error:
+        fail(str(error), as_json=as_json)
+    if as_json:
+        emit_json({"ok": True, **result})
+    else:
+        typer.echo(f"{result['status']}: {course} for {learner} confirmed by {result['confirmed_by']}; "
+                   f"re-evaluated: {result['re_evaluation']} ({result['confirmation_event_id']})")
 
 
 @credit_app.command("revoke")

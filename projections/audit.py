@@ -7,9 +7,10 @@ from typing import Any
 
 from ledger.application import Ledger
 from ledger.canonical import GENESIS, chain_hash
+from ledger.credit.review import credit_review
 from ledger.streams import CATALOG_KEY
 
-CREDIT_TYPES = ("credit.proposed", "credit.awarded", "credit.revoked")
+CREDIT_TYPES = ("credit.proposed", "credit.awarded", "credit.revoked", "credit.confirmed")
 
 
 class AuditError(Exception):
@@ -65,10 +66,14 @@ def build_audit(ledger: Ledger, learner: str, course_id: str) -> dict[str, Any]:
                      "after the decision")
     revocations = [e.event for e in credits if e.event["type"] == "credit.revoked"
                    and e.event["payload"]["credit_event_id"] == decision["event_id"]]
+    # Re-evaluated with the voids applied, and any registrar's confirmation (ledger.credit.review).
+    review = credit_review(stream, decision_event, catalog) if decision["type"] == "credit.awarded" else None
     if decision["type"] == "credit.proposed":
         status = "proposed (awaiting a registrar)"
     elif revocations:
         status = "revoked"
+    elif flags and review is not None and review["confirmed"]:
+        status = "awarded (confirmed after review)"
     elif flags:
         status = "flagged for review"
     else:
@@ -130,7 +135,7 @@ def build_audit(ledger: Ledger, learner: str, course_id: str) -> dict[str, Any]:
         "decision": {"status": status, "type": decision["type"], "event_id": decision["event_id"],
                      "recorded_at": decision["recorded_at"], "approved_by": basis.get("approved_by"),
                      "proposal_event_id": basis.get("proposal_event_id"), "credits": basis["credits"],
-                     "rule": basis["rule"], "log_position": basis["log_position"], "flags": flags,
+                     "rule": basis["rule"], "log_position": basis["log_position"], "flags": flags, "review": review,
                      "revocations": [{"event_id": r["event_id"], "reason": r["payload"]["reason"],
                                       "recorded_at": r["recorded_at"]} for r in revocations]},
         "evidence_event_ids": [str(i) for i in basis["evidence_event_ids"]],
@@ -150,6 +155,11 @@ def render_text(audit: dict[str, Any]) -> str:
              f"Rule: {_rule_text(d['rule'])} (version {d['rule']['version']}); states as of log position "
              f"{d['log_position']}"]
     lines += [f"FLAG: {flag}" for flag in d["flags"]]
+    review = d.get("review") or {}
+    if review.get("re_evaluation"):
+        lines.append(f"Re-evaluated: {review['re_evaluation']['line']}")
+    lines += [f"CONFIRMED by {k['confirmed_by']} at {k['recorded_at'][:19]}" + (f": {k['note']}" if k["note"] else "")
+              for k in review.get("confirmations", [])]
     lines += [f"REVOKED: {r['reason']} ({r['event_id']})" for r in d["revocations"]]
     for comp in audit["competencies"]:
         level = f"{comp['level']:.2f}" if comp["level"] is not None else "-"

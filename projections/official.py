@@ -65,6 +65,10 @@ CREATE TABLE IF NOT EXISTS credit_audit (
     credit_event_id VARCHAR PRIMARY KEY, kind VARCHAR, learner_id VARCHAR, course_id VARCHAR,
     rule_version INTEGER, position BIGINT, decided_at TIMESTAMPTZ, status VARCHAR,
     evidence_ids VARCHAR[], proposal_event_id VARCHAR, approved_by VARCHAR, basis VARCHAR, note VARCHAR);
+-- A registrar's review of a flagged award (credit.confirmed): flags raised before it are cleared.
+CREATE TABLE IF NOT EXISTS credit_confirmation (
+    confirmation_event_id VARCHAR, credit_event_id VARCHAR, position BIGINT, confirmed_by VARCHAR,
+    note VARCHAR, recorded_at TIMESTAMPTZ);
 """
 # One learner's rows are what `state`, `plan`, audits and credit proposals ask for; DuckDB uses
 # no index for `learner_id = ?` on a composite primary key, so it would scan the table. Evidence
@@ -79,7 +83,7 @@ CREATE INDEX IF NOT EXISTS evidence_learner ON evidence (learner_id);
 
 # Every table of the read models (a rebuild makes them all anew in another file).
 TABLES = ("competency", "course", "learner", "evidence", "evidence_score", "competency_state", "plan",
-          "plan_progress", "credit_audit", "projection_position")
+          "plan_progress", "credit_audit", "credit_confirmation", "projection_position")
 
 
 
@@ -401,6 +405,10 @@ class OfficialProjection:
                 key = (learner, p["plan_id"])
                 plans[key] = _plan_after(plans.get(key), e)
                 touched_plans.add(learner)
+            elif type_ == "credit.confirmed":
+                self._flush_credits(flushed, item.position)
+                flushed = item.position
+                self._confirm_credit(e, item.position)
             elif type_ == "credit.revoked":
                 self._flush_credits(flushed, item.position)
                 flushed = item.position
@@ -464,16 +472,28 @@ class OfficialProjection:
                        f"FROM _ev WHERE type = 'credit.awarded' AND {where.split(' AND ', 1)[1]}) a "
                        "WHERE credit_audit.credit_event_id = a.id", params)
 
+    def _confirm_credit(self, e: dict[str, Any], position: int) -> None:
+        p = e["payload"]
+        _run(self.con, "INSERT INTO credit_confirmation VALUES (?, ?, ?, ?, ?, ?)",
+             [e["event_id"], p["credit_event_id"], position, e["actor"]["id"], p.get("note"), e["recorded_at"]])
+        _run(self.con, "UPDATE credit_audit SET status = 'awarded' WHERE credit_event_id = ? AND status = 'flagged'",
+             [p["credit_event_id"]])
+
     def _flag_credits_resting_on_voids(self) -> None:
         # Flagged for a registrar's review, never silently revoked; an unapproved proposal
         # whose evidence is voided can no longer be approved, so it goes stale (and a stale
         # one is not flagged again: it keeps the note of the first void, an award all of them).
+        # A void before the award's latest confirmation was reviewed: noted, not flagged (a rebuild
+        # applies every void after every confirmation; positions keep it the same as following).
         _run(self.con, """UPDATE credit_audit SET
-                status = CASE WHEN kind = 'award' THEN 'flagged' ELSE 'stale' END,
+                status = CASE WHEN kind <> 'award' THEN 'stale'
+                              WHEN f.last_void > coalesce((SELECT max(k.position) FROM credit_confirmation k
+                                   WHERE k.credit_event_id = credit_audit.credit_event_id), 0) THEN 'flagged'
+                              ELSE status END,
                 note = concat_ws('; ', note, CASE WHEN kind = 'award' THEN f.every_note ELSE f.first_note END)
             FROM (SELECT c.credit_event_id,
                          string_agg(v.note, '; ' ORDER BY v.position) AS every_note,
-                         arg_min(v.note, v.position) AS first_note
+                         arg_min(v.note, v.position) AS first_note, max(v.position) AS last_void
                   FROM (SELECT credit_event_id, unnest(evidence_ids) AS event_id FROM credit_audit
                         WHERE status IN ('awarded', 'flagged', 'proposed')) c
                   JOIN (SELECT event_id, position,

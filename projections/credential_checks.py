@@ -118,59 +118,52 @@ def flags_after(stream: list[LoggedEvent], catalog: list[LoggedEvent], award: Lo
 
 
 def _confirmed_after(stream: list[LoggedEvent], award: LoggedEvent, flags: list[tuple[LoggedEvent, str]]) -> bool:
-    """A registrar's `credit.confirmed` of this award, recorded after every flag, that found the
-    rule still holding once the voids are applied."""
-    latest_flag = max(e.event["recorded_at"] for e, _ in flags)
+    """A registrar's `credit.confirmed` of this award after every flag: a void must come before it
+    in the learner's stream, a newer course rule before it in time. The ledger records a
+    confirmation only when the rule still holds with the voided evidence taken out, and a void
+    after it flags the award again."""
+    voids = [e.position for e, _ in flags if e.event["type"] == "evidence.voided"]
+    rules = [e.event["recorded_at"] for e, _ in flags if e.event["type"] == "course.defined"]
     for e in stream:
         p = e.event["payload"]
         if e.event["type"] == "credit.confirmed" and p.get("credit_event_id") == award.event["event_id"] \
-                and e.event["recorded_at"] >= latest_flag and _still_holds(p):
+                and p.get("still_holds", True) is True and all(v < e.position for v in voids) \
+                and all(r <= e.event["recorded_at"] for r in rules):
             return True
     return False
 
 
-def _still_holds(confirmation: dict[str, Any]) -> bool:
-    # A confirmation records the registrar's re-evaluation; one that found the rule no longer
-    # holding confirms the review, not the credit.
-    for key in ("still_holds", "rule_still_holds"):
-        if key in confirmation:
-            return bool(confirmation[key])
-    outcome = str(confirmation.get("re_evaluation", confirmation.get("outcome", "still holds")))
-    return "no longer" not in outcome
-
-
 def basis_problems(ledger: Ledger, stream: list[LoggedEvent], catalog: list[LoggedEvent],
                    award: LoggedEvent) -> list[str]:
-    """Re-derive the award's basis from the log as `ledger verify` does: each basis event at its
-    log position with its hash, none voided before the award, the states following from the
-    scores under the recorded method, and the recorded rule satisfied by them."""
-    from projections.credit import reproduce
+    """The award re-derived from the log as `ledger verify` derives it (ledger.credit.verify): from
+    the learner's events before it, with their log positions, under the catalogue in force then."""
+    from ledger.credit.log import learner_log
+    from ledger.credit.verify import award_problems
+    from ledger.invariants import Catalog
 
-    before = [e for e in stream if e.position < award.position]
-    items = [item for s in award.event["payload"]["competency_states"] for item in s["evidence"] + s["sign_offs"]]
-    problems, at_position = [], {}
-    for item in items:
-        [found] = ledger.read(after=item["position"] - 1, limit=1) or [None]
-        if found is None or found.position != item["position"] or found.event["event_id"] != item["event_id"]:
-            problems.append(f"basis event {item['event_id']} is not at log position {item['position']}")
-        else:
-            at_position[item["event_id"]] = found.position
-    by_id = {e.event["event_id"]: (at_position.get(e.event["event_id"], 0), e.hash, e.event) for e in before}
-    voided_before = {e.event["payload"]["voided_event_id"] for e in before if e.event["type"] == "evidence.voided"}
-    # Thresholds as the award saw them: frameworks republished later do not move an old decision.
-    thresholds = {c["id"]: float(e.event["payload"]["scale"]["mastery_threshold"])
-                  for e in catalog if e.event["type"] == "framework.published"
-                  and e.event["recorded_at"] <= award.event["recorded_at"] for c in e.event["payload"]["competencies"]}
-    problems += [p for p in reproduce(award.event["payload"], by_id, thresholds, voided_before)
-                 if "is at position" not in p]  # positions were checked against the log above
-    return problems
+    entries = learner_log(ledger, award.event["learner_id"])
+    at = next((i for i, e in enumerate(entries) if e.event["event_id"] == award.event["event_id"]), None)
+    if at is None:
+        return [f"the award {award.event['event_id']} is not in the log"]
+    # The catalogue is another stream; what was recorded by the award's time was in force for it.
+    in_force = Catalog()
+    for logged in catalog:
+        if logged.event["recorded_at"] <= award.event["recorded_at"]:
+            in_force.apply(logged.event)
+    return award_problems(entries[at], entries[:at], in_force)
 
 
 def store_problem(ledger: Ledger) -> str | None:
-    """The first broken event of the whole store, or None: every chain recomputed."""
-    report = ledger.verify()
+    """The first problem `ledger verify` finds in the whole store (every chain, receipt, signed
+    checkpoint and award), or None."""
+    from ledger.verification import verify_everything
+
+    report = verify_everything(ledger, ledger.anchor)
     if report.ok:
         return None
-    first = report.broken[0]
-    more = f" (and {len(report.broken) - 1} more)" if len(report.broken) > 1 else ""
-    return f"position {first['position']}, event {first['event_id']}: {first['reason']}{more}"
+    named = [f"position {b['position']}, event {b['event_id']}: {b['reason']}" if b.get("event_id")
+             else b["reason"] for b in report.broken]
+    named += [f"award {c['credit_event_id']} ({c['learner_id']}, {c['course_id']}): {c['problem']}"
+              for c in report.credit_problems]
+    more = f" (and {len(named) - 1} more)" if len(named) > 1 else ""
+    return named[0] + more

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.credits import router as credit_routes
 from api.guard import MAX_BATCH, MAX_BODY_BYTES, BadBody, BodyGuard, json_documents
 from api.service import Service
 from ledger import access
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.include_router(credit_routes)
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, error: Refused) -> JSONResponse:

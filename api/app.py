@@ -13,12 +13,14 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.credits import router as credit_routes
-from api.guard import MAX_BATCH, MAX_BODY_BYTES, BadBody, BodyGuard, json_documents
+from api.edges import RequestLog
+from api.metrics import CONTENT_TYPE, Metrics, metrics_token_ok
+from api.guard import BODY_TIMEOUT_SECONDS, MAX_BATCH, MAX_BODY_BYTES, BadBody, BodyGuard, json_documents
 from api.service import Service
 from ledger import access
 from ledger.access import Denial, Grant
@@ -64,7 +66,8 @@ POSTED_EVENT_SCHEMA = {
 }
 
 
-def create_app(settings: Settings | None = None, *, project: bool = True, service: Service | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, project: bool = True, service: Service | None = None,
+               body_timeout: float = BODY_TIMEOUT_SECONDS) -> FastAPI:
     settings = settings or Settings.load()
 
     @asynccontextmanager
@@ -76,7 +79,11 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
     app = FastAPI(title="Mastery ledger", version="1", lifespan=lifespan,
                   description="Competency evidence in, mastery and credit out. "
                               f"Bodies are JSON, at most {MAX_BODY_BYTES} bytes.")
-    app.add_middleware(BodyGuard)
+    app.add_middleware(BodyGuard, body_timeout=body_timeout)
+    # Outermost: it logs and counts every request, the guard's refusals included.
+    app.state.metrics = Metrics(positions=lambda: app.state.service.positions(),
+                                events=lambda: app.state.service.event_outcomes())
+    app.add_middleware(RequestLog, metrics=app.state.metrics)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -90,8 +97,9 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, error: Refused) -> JSONResponse:
-        if error.status in (401, 403):
-            request.app.state.service.count_denied(error.status, error.reason.split(":")[0][:80])
+        if error.status in (401, 403):  # a word for /metrics: reasons carry ids and client-chosen values
+            request.state.refusal = ("forbidden" if error.status == 403 else
+                                     "bad_key" if request.headers.get("x-api-key") else "missing_key")
         return _refusal(error.status, error.reason, error.field)
 
     @app.exception_handler(RequestValidationError)
@@ -159,10 +167,16 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
         ok = status["projector_error"] is None
         return JSONResponse({"ok": ok, **status}, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"])
-    def metrics(svc: Svc) -> dict[str, Any]:
-        """Requests served and refused (401/403 by reason) since the process started."""
-        return {"served": dict(svc.served), "denied": dict(svc.denied), "denied_total": sum(svc.denied.values())}
+    @app.get("/metrics", tags=["operations"], responses={
+        200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"},
+        401: {"description": "no operator key or metrics token"}, 403: {"description": "not an operator key"}})
+    def metrics(request: Request, svc: Svc, key: Annotated[str | None, Depends(KEY_HEADER)]) -> Response:
+        """Prometheus metrics: requests and latency per route and status, refusals by kind,
+        posting outcomes, projection lag, relay and ingest positions. Needs an operator key
+        (registrar, district_admin) or `Authorization: Bearer $LEDGER_METRICS_TOKEN`."""
+        if not metrics_token_ok(request.headers.get("authorization")):
+            allow(access.may_operate(grant_of(request, key)))
+        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
 
     # --- posting -----------------------------------------------------------------------------
 

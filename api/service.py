@@ -1,5 +1,5 @@
 """What one `ledger serve` process holds: the ledger, the keys, its own read models kept up to
-date by a background projector, and counts of what it refused.
+date by a background projector, and counts of what it recorded.
 
 Several serve processes may share one PostgreSQL store: each keeps its own DuckDB read
 models (LEDGER_PROJECTIONS), because DuckDB lets only one process write a file."""
@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from api.metrics import Cached
 from ledger.application import Ledger
 from ledger.config import Settings
 from ledger.access import Grant
@@ -27,6 +28,7 @@ KEYS_REFRESH_SECONDS = 2.0
 KEYS_RETRY_SECONDS = 0.25
 PROJECT_BATCH = 20_000
 PROJECT_EVERY_SECONDS = 0.5
+KAFKA_POSITIONS_SECONDS = 15.0  # how stale /metrics' relay and ingest figures may be
 
 
 class Service:
@@ -40,10 +42,10 @@ class Service:
         # SQLite takes one writer at a time anyway. Other processes are kept out by the
         # store's optimistic concurrency.
         self.write_lock = threading.Lock()
-        self.duck = official.connect(settings.projections)
-        self.denied: Counter[str] = Counter()
+        self.duck = official.connect(settings.projections, wait=5.0)  # a `ledger project` may be finishing
         self.served: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
+        self._kafka = Cached(self._kafka_positions, KAFKA_POSITIONS_SECONDS)
         self._stop = threading.Event()
         self._projector: threading.Thread | None = None
         self.projector_error: str | None = None
@@ -69,13 +71,49 @@ class Service:
     def _refresh_keys(self) -> None:
         self._keys, self._keys_read = self.keyring.snapshot(), time.monotonic()
 
-    def count_denied(self, status: int, reason: str) -> None:
-        with self._counts_lock:
-            self.denied[f"{status} {reason}"] += 1
+    def key_id_for(self, secret: str | None) -> str | None:
+        """The id of a live key, for the access log, from the keys already read (never a store
+        read, never an id a client merely claims)."""
+        if not secret:
+            return None
+        grant, _ = self._keys.grant_for(secret)
+        return grant.key_id if grant is not None else None
 
     def count(self, what: str, n: int = 1) -> None:
+        """`events OUTCOME`: posting outcomes, for /metrics."""
         with self._counts_lock:
             self.served[what] += n
+
+    def event_outcomes(self) -> dict[str, int]:
+        with self._counts_lock:
+            return {what.split(" ", 1)[1]: n for what, n in self.served.items() if what.startswith("events ")}
+
+    def positions(self) -> dict[str, float]:
+        """How far the store, these read models and (when configured) Kafka's relay and ingest
+        have got, for /metrics. The store figures are this process's own; Kafka's are asked
+        with short timeouts and cached by the caller."""
+        head = self.ledger.head_position()
+        projected = self.projected_position()
+        out = {"store_head_position": head, "projection_position": projected,
+               "projection_lag_events": head - projected, "projector_up": float(self.projector_error is None)}
+        if self.settings.kafka_bootstrap:
+            kafka = dict(self._kafka.get())
+            if "relay_position" in kafka:
+                kafka["relay_lag_events"] = head - kafka["relay_position"]
+            out.update(kafka)
+        return out
+
+    def _kafka_positions(self) -> dict[str, float]:
+        from consumers.status import kafka_status
+        from consumers.topics import Names
+
+        names = Names.from_env()
+        try:
+            status = kafka_status(self.settings.kafka_bootstrap, names)
+        except Exception:  # a broker away is a figure (kafka_up 0), not a failed scrape
+            return {"kafka_up": 0.0}
+        return {"kafka_up": 1.0, "relay_position": status["relay_position"],
+                "ingest_lag_messages": status.get(names.submissions, {}).get("ingest_lag", 0)}
 
     # --- read models -------------------------------------------------------------------------
 

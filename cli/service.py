@@ -80,17 +80,35 @@ def serve(
     port: int = typer.Option(8080, "--port", min=1, max=65535),
     project: bool = typer.Option(True, "--project/--no-project",
                                  help="Keep this server's read models up to date in the background."),
+    header_timeout: float = typer.Option(10.0, "--header-timeout", min=0.1,
+                                         help="Seconds a client has to send a request's line and headers."),
+    body_timeout: float = typer.Option(15.0, "--body-timeout", min=0.1,
+                                       help="Seconds a client has to send a request's body."),
 ) -> None:
     """Serve the HTTP API (OpenAPI document at /openapi.json, docs at /docs)."""
+    import logging
+
     import uvicorn
 
     from api.app import create_app
+    from api.edges import DeadlineH11Protocol
+    from api.service import Service
+    from cli.context import log_to_stderr
 
+    log_to_stderr(logging.INFO)  # one `ledger.http` line per request (ours: it names the key id)
     current = settings()
     typer.echo(f"serving the ledger at {current.shown_store} on http://{host}:{port} (read models {current.projections})",
                err=True)
-    uvicorn.run(create_app(current, project=project), host=host, port=port, log_level="warning",
-                timeout_graceful_shutdown=10)
+    # uvicorn's own access log is off (ours replaces it) and its handlers are not installed
+    # (log_config=None), so its warnings come out in our format. Idle keep-alive connections
+    # close after 5 s; request heads have DeadlineH11Protocol's deadline, bodies BodyGuard's.
+    protocol = type("HeadDeadline", (DeadlineH11Protocol,), {"header_timeout": header_timeout})
+    # Opened here, not in the app's startup: a store that is down or a held read-model file
+    # ends the command with main()'s one line, not uvicorn's traceback.
+    service = Service(current, project=project)
+    uvicorn.run(create_app(current, service=service, body_timeout=body_timeout), host=host, port=port,
+                log_level="warning", log_config=None, access_log=False, http=protocol, timeout_keep_alive=5,
+                h11_max_incomplete_event_size=16 * 1024, timeout_graceful_shutdown=10)
 
 
 def register(app: typer.Typer) -> None:

@@ -84,8 +84,10 @@ def serve(
                                          help="Seconds a client has to send a request's line and headers."),
     body_timeout: float = typer.Option(15.0, "--body-timeout", min=0.1,
                                        help="Seconds a client has to send a request's body."),
+    as_json: bool = typer.Option(False, "--json", help="Announce the server as one JSON line on stdout."),
 ) -> None:
     """Serve the HTTP API (OpenAPI document at /openapi.json, docs at /docs)."""
+    import json
     import logging
 
     import uvicorn
@@ -97,8 +99,12 @@ def serve(
 
     log_to_stderr(logging.INFO)  # one `ledger.http` line per request (ours: it names the key id)
     current = settings()
-    typer.echo(f"serving the ledger at {current.shown_store} on http://{host}:{port} (read models {current.projections})",
-               err=True)
+    if as_json:
+        typer.echo(json.dumps({"serving": f"http://{host}:{port}", "store": current.shown_store,
+                               "projections": str(current.projections)}))
+    else:
+        typer.echo(f"serving the ledger at {current.shown_store} on http://{host}:{port} "
+                   f"(read models {current.projections})", err=True)
     # uvicorn's own access log is off (ours replaces it) and its handlers are not installed
     # (log_config=None), so its warnings come out in our format. Idle keep-alive connections
     # close after 5 s; request heads have DeadlineH11Protocol's deadline, bodies BodyGuard's.

@@ -23,8 +23,10 @@ def read_dead_letters(bootstrap: str, names: topics.Names, *, limit: int | None 
     """(how many dead letters there are, the last `limit` of them, oldest first)."""
     from kafka import KafkaConsumer, TopicPartition
 
+    # No group: reading the dead letters must not move anyone's offsets; and asking about a missing
+    # topic must not create it.
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             isolation_level="read_committed", consumer_timeout_ms=1000)
+                             isolation_level="read_committed", allow_auto_create_topics=False)
     try:
         found = consumer.partitions_for_topic(names.rejected)
         if not found:

@@ -289,19 +289,25 @@ def _need_kafka(settings: Settings, command: str, as_json: bool) -> str:
 @app.command()
 def relay(
     follow: bool = typer.Option(False, "--follow", help="Keep relaying new events as they are recorded."),
+    batch_size: int = typer.Option(2_000, "--batch-size", min=1, help="Events per Kafka transaction."),
     as_json: bool = JsonOption,
 ) -> None:
     """Publish the store's events to Kafka `ledger.events`, exactly once, in order per learner."""
+    from consumers.relay import TopicMissing
     from consumers.relay import relay as run_relay
     from consumers.topics import Names
 
     settings = _settings()
     bootstrap = _need_kafka(settings, "relay", as_json)
     ledger = _open(as_json=as_json)
+    if follow or not sys.stderr.isatty():
+        log_to_stderr(logging.INFO)  # a line per batch where no progress bar shows it
     with progress_bar("relaying", ledger.head_position(), enabled=not as_json) as bar:
         try:
-            run = _kafka(lambda: run_relay(ledger, bootstrap, Names.from_env(), follow=follow,
+            run = _kafka(lambda: run_relay(ledger, bootstrap, Names.from_env(), follow=follow, batch_size=batch_size,
                                            progress=lambda done, total: bar.update(done, total)), settings, as_json)
+        except TopicMissing as missing:
+            fail(str(missing), as_json=as_json)
         except KeyboardInterrupt:
             fail("stopped; every committed transaction is in the topic, the rest will be relayed next time",
                  as_json=as_json, code=130)

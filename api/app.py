@@ -22,6 +22,7 @@ from api.edges import RequestLog
 from api.metrics import CONTENT_TYPE, Metrics, metrics_token_ok
 from api.guard import BODY_TIMEOUT_SECONDS, MAX_BATCH, MAX_BODY_BYTES, BadBody, BodyGuard, json_documents
 from api.service import Service
+from api.checkpoints import router as checkpoint_routes
 from ledger import access
 from ledger.access import Denial, Grant
 from ledger.config import Settings
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    app.include_router(checkpoint_routes)
     app.include_router(credit_routes)
 
     @app.exception_handler(Refused)
@@ -356,10 +358,13 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
 
     @app.get("/v1/verify", tags=["operations"])
     def verify(svc: Svc, grant: Key) -> JSONResponse:
-        """Recompute every hash chain; 200 when intact, 409 naming the first broken event."""
+        """`ledger verify`: chains, streams, receipts, the Merkle tree against every signed checkpoint,
+        credit awards; 200 when all hold, 409 naming what broke (the first 20 of each kind)."""
+        from ledger.verification import verify_everything
+
         allow(access.may_operate(grant))
-        report = svc.ledger.verify()
-        body = {"ok": report.ok, "events": report.events, "streams": report.streams, "broken": report.broken[:20]}
+        report = verify_everything(svc.ledger, svc.ledger.anchor)
+        body = {**report.as_dict(), "broken": report.broken[:20], "credit_problems": report.credit_problems[:20]}
         return JSONResponse(body, status_code=200 if report.ok else 409)
 
     @app.get("/v1/research/competency-states", tags=["research"])

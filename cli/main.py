@@ -118,30 +118,12 @@ def _summary(event: dict) -> str:
     return ""
 
 
-@app.command()
-def verify(as_json: bool = JsonOption) -> None:
-    """Recompute every hash chain; exit 1 and name the first broken event if anything was altered."""
-    from projections.credit import verify_credits
+# verify (chains, receipts, the Merkle tree against signed checkpoints, credits), checkpoint, verify-proof
+from cli import integrity  # noqa: E402
 
-    ledger = _open(as_json=as_json)
-    with progress_bar("verifying", ledger.head_position(), enabled=not as_json) as bar:
-        report = ledger.verify(progress=lambda done, total: bar.update(done, total))
-    credits = verify_credits(_pages(ledger), {b["event_id"] for b in report.broken})
-    ok = report.ok and not credits.problems
-    if as_json:
-        emit_json({"ok": ok, "events": report.events, "streams": report.streams, "broken": report.broken,
-                   "credits_checked": credits.awards, "credit_problems": credits.problems})
-    else:
-        if report.ok:
-            typer.echo(f"verified {report.events} events in {report.streams} streams: every chain is intact")
-        for b in report.broken:
-            typer.echo(f"BROKEN at position {b['position']}, event {b['event_id']}: {b['reason']}")
-        if not credits.problems:
-            typer.echo(f"verified {credits.awards} credit awards: every basis is reproduced from the log")
-        for p in credits.problems:
-            typer.echo(f"CREDIT {p['credit_event_id']} ({p['learner_id']}, {p['course_id']}): {p['problem']}")
-    if not ok:
-        raise typer.Exit(1)
+verify = app.command()(integrity.verify)
+app.command()(integrity.checkpoint)
+app.command("verify-proof")(integrity.verify_proof)
 
 
 def _pages(ledger: Ledger, size: int = 20_000):

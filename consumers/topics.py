@@ -32,6 +32,11 @@ class Names:
         return self.prefix + "evidence.rejected"
 
     @property
+    def checkpoints(self) -> str:
+        """Signed Merkle checkpoints of the log (consumers/checkpoint_publisher.py)."""
+        return self.prefix + "ledger.checkpoints"
+
+    @property
     def relay_transactional_id(self) -> str:
         return self.prefix + "ledger-relay"
 
@@ -55,6 +60,7 @@ def topic_specs(names: Names, event_partitions: int | None = None) -> dict[str, 
         names.events: {"partitions": event_partitions or partitions(), "config": forever},
         names.submissions: {"partitions": 3, "config": {"retention.ms": str(30 * 24 * 3600 * 1000)}},
         names.rejected: {"partitions": 1, "config": forever},
+        names.checkpoints: {"partitions": 1, "config": forever},
     }
 
 

@@ -2,7 +2,10 @@
 
 `evidence` lists the ledger events the award rests on (with their hashes); the achievement's
 `alignment` points at the CASE items of the counted competencies (`targetType: CFItem`), the
-bridge from mastery to credential that OB 3.0 defines.
+bridge from mastery to credential that OB 3.0 defines. `anchor` (from `ledger.anchor.decision_anchor`)
+is the signed checkpoint the award was decided under and inclusion proofs of the award and each
+basis event: `ledger verify-proof` (or `ledger.anchor.check_document`) checks them with only the
+ledger's public key.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/s
 
 
 def open_badge(award: dict[str, Any], course: dict[str, Any], competencies: dict[str, dict[str, Any]],
-               *, issuer_id: str, issuer_name: str) -> dict[str, Any]:
+               *, issuer_id: str, issuer_name: str, anchor: dict[str, Any] | None = None) -> dict[str, Any]:
     """`award`: the stored credit.awarded event; `course`: its course.defined payload;
     `competencies`: competency id -> framework competency (for titles and CASE GUIDs)."""
     p = award["payload"]
@@ -65,4 +68,5 @@ def open_badge(award: dict[str, Any], course: dict[str, Any], competencies: dict
             },
         },
         "evidence": evidence,
+        **({"anchor": anchor} if anchor is not None else {}),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.anchor import decision_anchor
 from ledger.application import Ledger
 from ledger.canonical import GENESIS, chain_hash
 from ledger.credit.review import credit_review
@@ -128,11 +129,16 @@ def build_audit(ledger: Ledger, learner: str, course_id: str) -> dict[str, Any]:
                              "type": ev["type"], "event_id": ev["event_id"], "actor": ev["actor"]["id"],
                              "hash": e.hash})
     checked = sum(len(s["evidence"]) + len(s["sign_offs"]) for s in basis["competency_states"]) + 1
+    # The proofs travel with the audit: a holder checks them with only the ledger's public key.
+    anchor = decision_anchor(ledger, decision)
+    if anchor.get("unavailable") and not anchor.get("pending"):
+        problems.append(f"the decision cannot be proven against its signed checkpoint: {anchor['unavailable']}")
     return {
         "learner_id": learner,
         "course": {"course_id": course_id, "title": definitions[-1]["title"], "credits": definitions[-1]["credits"],
                    "current_rule": definitions[-1]["credit_rule"]},
         "decision": {"status": status, "type": decision["type"], "event_id": decision["event_id"],
+                     "hash": decision_event.hash,
                      "recorded_at": decision["recorded_at"], "approved_by": basis.get("approved_by"),
                      "proposal_event_id": basis.get("proposal_event_id"), "credits": basis["credits"],
                      "rule": basis["rule"], "log_position": basis["log_position"], "flags": flags, "review": review,
@@ -141,10 +147,19 @@ def build_audit(ledger: Ledger, learner: str, course_id: str) -> dict[str, Any]:
         "evidence_event_ids": [str(i) for i in basis["evidence_event_ids"]],
         "competencies": competencies,
         "timeline": timeline,
+        "anchor": anchor,
         "verification": {"ok": not problems, "checked": checked, "problems": problems,
                          "line": (f"VERIFIED: {checked} hashes in the basis recomputed against {learner}'s stored chain"
                                   if not problems else f"FAILED: {problems[0]}")},
     }
+
+
+def anchor_line(anchor: dict[str, Any] | None) -> str:
+    if not anchor or anchor.get("unavailable"):
+        return "NOT ANCHORED: " + ((anchor or {}).get("unavailable") or "made before signed checkpoints")
+    cp = anchor["checkpoint"]
+    return (f"ANCHORED: {len(anchor['proofs'])} inclusion proofs against the checkpoint of {cp['tree_size']} events "
+            f"signed at {cp['time']} (key {cp['key_id'][:16]}…); check with `ledger verify-proof` and the public key")
 
 
 def render_text(audit: dict[str, Any]) -> str:
@@ -177,6 +192,7 @@ def render_text(audit: dict[str, Any]) -> str:
     lines.append("\nTimeline:")
     lines += [f"  {t['recorded_at'][:19]}  {t['type']:<22} {t['event_id']}  by {t['actor']}" for t in audit["timeline"]]
     lines.append("\n" + audit["verification"]["line"])
+    lines.append(anchor_line(audit.get("anchor")))
     lines += [f"  problem: {p}" for p in audit["verification"]["problems"][1:]]
     return "\n".join(lines)
 

@@ -3,6 +3,8 @@ external styles or fonts)."""
 
 from __future__ import annotations
 
+import json
+
 from html import escape
 from typing import Any
 
@@ -74,5 +76,12 @@ def render_html(audit: dict[str, Any]) -> str:
     v = audit["verification"]
     parts.append(f"<div class={'verified' if v['ok'] else 'failed'} id=verification>{_e(v['line'])}</div>")
     parts += [f"<p>{_e(p)}</p>" for p in v["problems"][1:]]
+    from projections.audit import anchor_line
+
+    # The anchor itself (checkpoint and proofs), as JSON a holder can save and check offline.
+    anchor = audit.get("anchor")
+    parts.append(f"<h2>Anchor</h2><p id=anchor-summary>{_e(anchor_line(anchor))}</p>")
+    if anchor and not anchor.get("unavailable"):
+        parts.append(f"<pre id=anchor class=hash>{_e(json.dumps(anchor, indent=1))}</pre>")
     parts.append("</body></html>\n")
     return "".join(parts)

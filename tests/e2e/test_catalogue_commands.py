@@ -75,12 +75,14 @@ def test_rejected_shows_each_dead_letters_source_reason_field_and_original_bytes
     home = tmp_path / "home"
     env = {**kafka.env(home)}
     env.pop("LEDGER_CONFIG", None)
-    valid = [f.line(d).encode() for d in f.setup(["L1"])]
-    wrong_scale = f.line(f.assessment("L1", "C1", 9.0)).encode()
+    # Keyed as schools must key submissions: by learner id, reference data by "catalog".
+    valid = [((d["learner_id"] or "catalog").encode(), f.line(d).encode()) for d in f.setup(["L1"])]
+    # Refused at the door whatever has been recorded (partitions are read in any order).
+    naive = f.line({**f.assessment("L1"), "demonstrated_at": "2026-01-10T09:00:00"}).encode()
     long_malformed = b'{"event_id": "' + b"x" * 400  # longer than the text output shows
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all")
-    for value in valid[:1] + [wrong_scale] + valid[1:] + [long_malformed]:
-        producer.send(kafka.names.submissions, value=value, key=b"L1")
+    for key, value in valid + [(b"L1", naive), (b"L1", long_malformed)]:
+        producer.send(kafka.names.submissions, value=value, key=key)
     producer.flush()
     producer.close()
     ingested = ledger_cli(env, "ingest", "--json")
@@ -90,18 +92,17 @@ def test_rejected_shows_each_dead_letters_source_reason_field_and_original_bytes
     shown = json.loads(ledger_cli(env, "rejected", "--json").stdout)
     assert shown["topic"] == kafka.names.rejected and shown["total"] == 2
     letters = {base64.b64decode(d["value_base64"]): d for d in shown["dead_letters"]}
-    assert set(letters) == {wrong_scale, long_malformed}  # the original bytes, whole
-    scale = letters[wrong_scale]
-    assert scale["field"] == "payload.score" and "outside the scale" in scale["reason"]
-    assert scale["source"].startswith(kafka.names.submissions + "/")
-    topic, partition, offset = scale["source"].rsplit("/", 2)
+    assert set(letters) == {naive, long_malformed}  # the original bytes, whole
+    dated = letters[naive]
+    assert dated["field"] == "demonstrated_at" and "timezone" in dated["reason"]
+    topic, partition, offset = dated["source"].rsplit("/", 2)
     assert topic == kafka.names.submissions and partition.isdigit() and offset.isdigit()
     assert letters[long_malformed]["value"] == long_malformed.decode()
 
     text = ledger_cli(env, "rejected")
     assert text.returncode == 0, text.stderr
     assert f"{kafka.names.rejected}: 2 dead letter(s)" in text.stdout
-    assert "payload.score: " in text.stdout and f"({len(long_malformed)} bytes)" in text.stdout
+    assert "demonstrated_at: " in text.stdout and f"({len(long_malformed)} bytes)" in text.stdout
     assert "x" * 400 not in text.stdout  # truncated in text
 
     [last] = json.loads(ledger_cli(env, "rejected", "--limit", "1", "--json").stdout)["dead_letters"]

@@ -150,7 +150,7 @@ def credit_revoke(learner: str, course: str,
 
 @credit_app.command("list")
 def credit_list(status: Optional[str] = typer.Option(None, help="Only this status (proposed, approved, stale, awarded, "
-                                                                 "flagged, confirmed, revoked)."),
+                                                                 "flagged, revoked)."),
                 as_json: bool = JsonOption) -> None:
     """Proposals and awards from the `credit_audit` read model."""
     from cli.context import open_projections

@@ -170,10 +170,11 @@ def plans(con: duckdb.DuckDBPyConnection, learner: str, *, today: date | datetim
     return out
 
 
-# What `credit_audit.status` holds: a proposal is proposed, approved (an award followed it) or
-# stale (its evidence was voided before approval); an award is awarded, flagged (its basis moved
-# after the decision), confirmed (a registrar reviewed the flag) or revoked.
-CREDIT_STATUSES = ("proposed", "approved", "stale", "awarded", "flagged", "confirmed", "revoked")
+# What `credit_audit.status` holds (projections/official.py): a proposal is proposed, approved (an
+# award followed it) or stale (its evidence was voided before approval); an award is awarded,
+# flagged (its basis moved after the decision; a registrar's confirmation makes it awarded again)
+# or revoked.
+CREDIT_STATUSES = ("proposed", "approved", "stale", "awarded", "flagged", "revoked")
 
 
 def credits(con: duckdb.DuckDBPyConnection, *, status: str | None = None,

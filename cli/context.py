@@ -131,3 +131,17 @@ def open_kafka_reader(current: Settings, as_json: bool, follow: bool):
             time.sleep(min(0.5 * failures, 10.0))
         except RuntimeError as error:  # the topic is missing: `ledger init` creates it
             fail(str(error), as_json=as_json)
+
+
+def valid_id(value: str, option: str, as_json: bool) -> str:
+    """An id given on the command line, checked up front, so a refusal names the option the user
+    typed (`--by`) rather than the event field it would have filled (`actor.id`)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from ledger.events import Id
+
+    try:
+        return TypeAdapter(Id).validate_python(value)
+    except ValidationError:
+        fail(f"{option}: {value!r} is not a valid id (letters, digits . _ : - only, starting with a letter "
+             "or digit, at most 128)", as_json=as_json)

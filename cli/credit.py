@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from cli.context import open_ledger, settings
+from cli.context import open_ledger, settings, valid_id
 from cli.output import emit_json, fail
 
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
@@ -31,6 +31,7 @@ def framework_import(
     as_json: bool = JsonOption,
 ) -> None:
     """Publish a CASE package as a framework, keeping every item's CASE GUID."""
+    publisher = valid_id(publisher, "--by", as_json)
     from ledger.case_import import CaseImportError, framework_payload
 
     try:
@@ -96,6 +97,7 @@ def credit_approve(learner: str, course: str,
                    registrar: str = typer.Option(..., "--by", help="The approving registrar's id."),
                    as_json: bool = JsonOption) -> None:
     """Approve the learner's latest proposal: records `credit.awarded` with its full basis."""
+    registrar = valid_id(registrar, "--by", as_json)
     from consumers.credit_engine import CreditError, approve
 
     try:
@@ -117,6 +119,7 @@ def credit_confirm(learner: str, course: str,
                    as_json: bool = JsonOption) -> None:
     """Record a registrar's review of a flagged award (`credit.confirmed`): the ledger re-evaluates
     the rule with the voided evidence removed and clears the flag only if it still holds."""
+    registrar = valid_id(registrar, "--by", as_json)
     from consumers.credit_engine import CreditError, confirm
 
     try:
@@ -136,6 +139,7 @@ def credit_revoke(learner: str, course: str,
                   reason: str = typer.Option(..., "--reason", help="Why; kept in the ledger."),
                   as_json: bool = JsonOption) -> None:
     """Revoke an awarded credit (a new event; the award stays in the ledger)."""
+    registrar = valid_id(registrar, "--by", as_json)
     from consumers.credit_engine import CreditError, revoke
 
     try:

@@ -16,12 +16,14 @@ import orjson
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import get_topic
 
 from ledger.canonical import GENESIS, chain_hash, sha256_hex
 from ledger.config import ConfigError, PostgresStore, Settings
 from ledger.credit.log import recorded_history
 from ledger.events import upcast
 from ledger.intake import Rejection, Submission, parse
+from ledger.store_queries import first_events, stream_versions
 from ledger.streams import (CATALOG_KEY, RECORDED_TOPIC, PendingReceipt, Receipt, Stream, receipt_created,
                             stream_id, stream_key)
 from ledger.transcoder import OrjsonTranscoder
@@ -34,6 +36,7 @@ Status = Literal["accepted", "duplicate", "rejected"]
 # which the client re-posts and the receipts turn into duplicates.
 BATCH_SIZE = 500
 MAX_CONCURRENCY_RETRIES = 50
+_RECEIPT_EVENT_TOPIC = get_topic(Receipt.Created)  # a receipt's one stored event (not a stream's first)
 
 
 @dataclass(frozen=True)
@@ -159,19 +162,28 @@ class Ledger(Application):
         if batch:
             yield from self._record_batch(batch)
 
+    # Set once a batch meets an event id already recorded: a file re-posted is duplicates from
+    # there on, so later batches look their receipts up first (one query) instead of deciding
+    # every line as new, failing on the receipts' primary key and deciding the batch again.
+    _repeats_expected = False
+
     def _record_batch(self, batch: list[tuple[int, Submission | Rejection]]) -> list[Outcome]:
-        # First assume every event id is new: the store's primary key on receipts catches
-        # the ones that are not, and one look-up per event is the biggest cost of posting.
-        look_up_receipts = False
+        # Otherwise assume every event id is new: the store's primary key on receipts catches
+        # the ones that are not, and looking receipts up is the biggest cost of posting new lines.
+        look_up_receipts = self._repeats_expected
         from_store = False
         for attempt in range(MAX_CONCURRENCY_RETRIES):
             streams: dict[str, Stream] = {}
             try:
-                outcomes, changed, receipts = self._decide(batch, streams, look_up_receipts)
-                if not from_store and any(o.status == "rejected" and o.event_id is not None for o in outcomes):
+                outcomes, changed, receipts, refused = self._decide(batch, streams, look_up_receipts)
+                if look_up_receipts:
+                    self._repeats_expected = any(o.status == "duplicate" for o in outcomes)
+                if refused and not from_store and self._moved(refused, streams):
                     # Cached streams are not fast-forwarded: before refusing an event for what a
-                    # record says, read the records from the store (another process may have
-                    # enrolled the learner or assigned the advisor since this one cached them).
+                    # record says, make sure the record is still what the store holds (another
+                    # process may have enrolled the learner or assigned the advisor since this one
+                    # cached them). Only when one of the refusing records has moved is the batch
+                    # decided again from the store; otherwise the refusals stand as decided.
                     self._forget(streams)
                     from_store = True
                     continue
@@ -181,7 +193,7 @@ class Ledger(Application):
                 # A repeated event id, or another writer appended to one of these streams
                 # first: decide again against what is now stored, looking every receipt up.
                 self._forget(streams)
-                look_up_receipts = True
+                look_up_receipts = self._repeats_expected = True
                 # Without a random pause two busy writers can keep colliding in lockstep.
                 time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 25)))
                 continue
@@ -191,6 +203,13 @@ class Ledger(Application):
             return outcomes
         raise RuntimeError("gave up after repeated concurrent writes to the same learners")
 
+    def _moved(self, keys: set[str], streams: dict[str, Stream]) -> bool:
+        """Whether another process has appended to any of these streams since this one read them
+        (one query): a stream's version before this batch's own events is what it read."""
+        read = {stream_id(key): streams[key].version - len(streams[key].pending_events) for key in keys}
+        stored = stream_versions(self.recorder, list(read))
+        return any(stored.get(sid, 0) != version for sid, version in read.items())
+
     def _save(self, streams: list[Stream], receipts: dict[UUID, PendingReceipt]) -> None:
         # Not Application.save: it checks every object against runtime-checkable protocols,
         # which cost more than the insert itself at a thousand objects a batch. Receipts are
@@ -198,8 +217,8 @@ class Ledger(Application):
         # One insert, one transaction: all or nothing.
         events = [event for stream in streams for event in stream.collect_events()]
         events += [receipt_created(event_id, receipt) for event_id, receipt in receipts.items()]
-        self.recorder.insert_events([self.mapper.to_stored_event(event) for event in events])
-        self.anchor.after_save(self.recorder)
+        positions = self.recorder.insert_events([self.mapper.to_stored_event(event) for event in events])
+        self.anchor.after_save(self.recorder, events, positions)
         # As Application._record does: saved aggregates go to the cache (when not fast-forwarding).
         if self.repository.cache and not self.repository.fastforward:
             for stream in streams:
@@ -215,10 +234,15 @@ class Ledger(Application):
 
     def _decide(
         self, batch: list[tuple[int, Submission | Rejection]], streams: dict[str, Stream], look_up_receipts: bool
-    ) -> tuple[list[Outcome], list[Stream], dict[UUID, PendingReceipt]]:
+    ) -> tuple[list[Outcome], list[Stream], dict[UUID, PendingReceipt], set[str]]:
+        """Outcomes, the streams with new events, their receipts, and the keys of the streams
+        whose facts refused an event (with the catalogue's, which every check consults)."""
         receipts: dict[UUID, PendingReceipt] = {}
         outcomes: list[Outcome] = []
         recorded_at = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        stored = self._receipts([item.event.event_id for _, item in batch if isinstance(item, Submission)]) \
+            if look_up_receipts else {}
+        refusals: list[tuple[int, UUID, str, str]] = []  # outcome position, event id, fingerprint, key
         for index, item in batch:
             if isinstance(item, Rejection):
                 outcomes.append(Outcome(index, "rejected", None, item))
@@ -227,7 +251,7 @@ class Ledger(Application):
             key = stream_key(event.kind, event.learner_id)
             fingerprint = sha256_hex(item.fingerprint_source)
             event_id = str(event.event_id)
-            receipt = receipts.get(event.event_id) or (self._receipt(event.event_id) if look_up_receipts else None)
+            receipt = receipts.get(event.event_id) or stored.get(event.event_id)
             if receipt is not None:
                 outcomes.append(_repeat(index, event_id, receipt, fingerprint, key))
                 continue
@@ -242,17 +266,26 @@ class Ledger(Application):
                 problem = stream.facts.check(event, catalog.facts,  # type: ignore[union-attr,arg-type]
                                              lambda: recorded_history(self.recorder, stream))
             if problem is not None:
-                # A repeat of a recorded event can break an invariant ("already voided"):
-                # it is a duplicate all the same, so look its receipt up before refusing it.
-                receipt = None if look_up_receipts else self._receipt(event.event_id)
-                outcomes.append(_repeat(index, event_id, receipt, fingerprint, key) if receipt
-                                else Outcome(index, "rejected", event_id, problem))
+                refusals.append((len(outcomes), event.event_id, fingerprint, key))
+                outcomes.append(Outcome(index, "rejected", event_id, problem))
                 continue
             stream.record(item.stored, recorded_at)
             receipts[event.event_id] = PendingReceipt(key, fingerprint)
             outcomes.append(Outcome(index, "accepted", event_id))
+        refused: set[str] = set()
+        if refusals:
+            # A repeat of a recorded event can break an invariant ("already voided"): it is a
+            # duplicate all the same. A refusal changes nothing, so its receipt can be looked up
+            # after the loop, all of the batch's at once (when not already looked up above).
+            repeats = {} if look_up_receipts else self._receipts([event_id for _, event_id, _, _ in refusals])
+            for position, event_id, fingerprint, key in refusals:
+                outcome = outcomes[position]
+                if event_id in repeats:
+                    outcomes[position] = _repeat(outcome.index, str(event_id), repeats[event_id], fingerprint, key)
+                else:
+                    refused.update((key, CATALOG_KEY))
         changed = [s for s in streams.values() if any(isinstance(e, Stream.Recorded) for e in s.pending_events)]
-        return outcomes, changed, receipts
+        return outcomes, changed, receipts, refused
 
     def _stream(self, key: str) -> Stream:
         try:
@@ -260,11 +293,12 @@ class Ledger(Application):
         except AggregateNotFoundError:
             return Stream(key=key)
 
-    def _receipt(self, event_id: UUID) -> Receipt | None:
-        # Receipts are read straight from the recorder: caching millions of them would
-        # only fill memory, and each is looked at once or twice.
-        stored = self.recorder.select_events(event_id, limit=1)
-        return self.mapper.to_domain_event(stored[0]).mutate(None) if stored else None  # type: ignore[return-value]
+    def _receipts(self, event_ids: list[UUID]) -> dict[UUID, Receipt]:
+        # Receipts are read straight from the recorder, a batch's in one query: caching
+        # millions of them would only fill memory, and each is looked at once or twice.
+        found = first_events(self.recorder, event_ids)
+        return {event_id: self.mapper.to_domain_event(stored).mutate(None)  # type: ignore[misc]
+                for event_id, stored in found.items() if stored.topic == _RECEIPT_EVENT_TOPIC}
 
     # --- reading ---------------------------------------------------------------------
 

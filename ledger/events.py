@@ -37,7 +37,9 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # allow_inf_nan=False: NaN and Infinity (and 1e999, read as infinity) would be stored as null
+    # and break every computation that reads the rule or the score later.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 # --- reference data -----------------------------------------------------------------

@@ -46,6 +46,8 @@ def post_lines(
                 "event_id": outcome.event_id,
                 "field": outcome.rejection.field,
                 "reason": outcome.rejection.reason,
+                "problems": outcome.rejection.as_dicts(),  # every (field, reason), the first one included
+                "message": str(outcome.rejection),
             })
         if on_outcome is not None:
             on_outcome(1)

@@ -31,7 +31,7 @@ def test_evidence_for_a_learner_who_is_not_enrolled_is_rejected(ledger):
 def test_a_competency_outside_the_published_framework_is_rejected(ledger):
     post(ledger, *f.setup())
     [outcome] = post(ledger, f.assessment("L1", competency="C99"))
-    assert outcome.rejection.field == "payload.score"
+    assert outcome.rejection.field == "payload.competency_id"
     assert "C99" in outcome.rejection.reason
 
 

@@ -92,8 +92,10 @@ def credit_badge(request: Request, grant: Key,
         found = issuable(svc.ledger, learner_id, course_id)
     except Refusal as refusal:
         raise _refused(404 if "holds no awarded credit" in str(refusal) else 409, str(refusal)) from None
-    credential: dict[str, Any] = open_badge(found.award, found.course, found.competencies,
-                                            issuer_id=ISSUER_ID, issuer_name=ISSUER_NAME)
+    from ledger.anchor import decision_anchor  # the award's checkpoint and inclusion proofs, as the CLI's
+
+    credential: dict[str, Any] = open_badge(found.award, found.course, found.competencies, issuer_id=ISSUER_ID,
+                                            issuer_name=ISSUER_NAME, anchor=decision_anchor(svc.ledger, found.award))
     return JSONResponse(credential)
 
 

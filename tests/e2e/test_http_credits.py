@@ -1,6 +1,7 @@
 """Finding what to approve and fetching what was awarded over HTTP: `GET /v1/credits?status=` and
 an award's badge, through a real `ledger serve`, on SQLite and on the project's PostgreSQL."""
 
+import json
 import uuid
 
 import pytest
@@ -88,6 +89,11 @@ def test_a_badge_is_served_to_those_who_may_read_the_learner(server):
             badge = http.get("/v1/learners/L1/credits/CRS-1/badge")
         assert badge.status_code == 200, badge.text
         assert badge.json()["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
+    with server.client(server.keys["registrar"]) as http:
+        over_http = http.get("/v1/learners/L1/credits/CRS-1/badge").json()
+    from_cli = cli(server.env, "credit", "badge", "L1", "CRS-1")
+    assert from_cli.returncode == 0, from_cli.stderr
+    assert over_http == json.loads(from_cli.stdout)  # one credential, whichever door it is fetched by
     with server.client(server.keys["other_school"]) as http:
         assert http.get("/v1/learners/L1/credits/CRS-1/badge").status_code == 403
     with server.client(server.keys["registrar"]) as http:

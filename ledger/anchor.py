@@ -21,6 +21,7 @@ home; each checkpoint extends the one before, so racing processes still write a 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from eventsourcing.persistence import PersistenceError
 
 from ledger import checkpoints, merkle
 from ledger.checkpoints import Checkpoint
@@ -76,11 +78,29 @@ class AnchorError(RuntimeError):
 
 
 class Anchor:
-    def __init__(self, home: Path, key_file: Path | None = None) -> None:
-        self.dir = Path(home) / "anchor"
-        self.checkpoints_file = Path(home) / "checkpoints.jsonl"
-        self.key_file = Path(key_file) if key_file else Path(home) / "checkpoint-key.pem"
+    def __init__(self, base: Path, key_file: Path | None = None) -> None:
+        self.dir = Path(base) / "anchor"
+        self.checkpoints_file = Path(base) / "checkpoints.jsonl"
+        self.key_file = Path(key_file) if key_file else Path(base) / "checkpoint-key.pem"
         self._key = None
+
+    @classmethod
+    def for_settings(cls, settings: Any) -> Anchor:
+        """The home's own store keeps its tree and checkpoints in the home itself; any other store
+        (PostgreSQL, a SQLite file elsewhere) in home/stores/<id>/, so two stores used with one
+        home never mix their trees. One signing key per home either way."""
+        home = Path(settings.home)
+        key_file = settings.checkpoint_key_file or home / "checkpoint-key.pem"
+        if settings.is_sqlite and Path(settings.store).resolve() == (home / "ledger.db").resolve():
+            return cls(home, key_file)
+        if settings.is_sqlite:
+            identity = str(Path(settings.store).resolve())
+        else:
+            from ledger.config import PostgresStore
+
+            pg = PostgresStore.parse(settings.store)
+            identity = f"postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.dbname}?schema={pg.schema or 'public'}"
+        return cls(home / "stores" / hashlib.sha256(identity.encode()).hexdigest()[:16], key_file)
 
     @property
     def public_key_file(self) -> Path:
@@ -111,17 +131,27 @@ class Anchor:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    EMPTY = {"size": 0, "position": 0, "frontier": [], "chunk_start": 0}
+
     def _load(self) -> dict[str, Any]:
         try:
-            state = json.loads((self.dir / "tree.json").read_text())
+            state = json.loads((self.dir / "tree.json").read_bytes())
+            merkle.Frontier(state["size"], [bytes.fromhex(h) for h in state["frontier"]])
+            return state
         except FileNotFoundError:
-            return {"size": 0, "position": 0, "frontier": [], "chunk_start": 0}
-        return state
+            return dict(self.EMPTY)
+        except (ValueError, KeyError, TypeError):
+            # Torn by a crash mid-write (it is rewritten in place: a rename per batch cost more than
+            # the rest of the checkpoint): start again from the first event, chunks included.
+            log.warning("%s is unreadable: the tree is recomputed from the log", self.dir / "tree.json")
+            (self.dir / "chunks.bin").unlink(missing_ok=True)
+            return dict(self.EMPTY)
 
     def _save(self, state: dict[str, Any]) -> None:
-        tmp = self.dir / "tree.json.tmp"
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.dir / "tree.json")
+        path = self.dir / "tree.json"
+        with open(path, "r+b" if path.exists() else "wb") as out:
+            out.write(json.dumps(state).encode())
+            out.truncate()
 
     def chunks(self) -> tuple[list[bytes], list[int]]:
         """(hash, first log position) of every complete chunk the persisted tree has passed."""
@@ -135,9 +165,14 @@ class Anchor:
 
     # --- extending the tree -------------------------------------------------------------------
 
-    def checkpoint(self, recorder: Any, *, force: bool = False) -> Checkpoint | None:
+    def checkpoint(self, recorder: Any, *, force: bool = False, saved: list[tuple[int, Any]] | None = None
+                   ) -> Checkpoint | None:
         """Extend the tree by the events recorded since the last checkpoint and sign a new one.
-        None when nothing new was recorded (unless `force`, or there is no checkpoint yet)."""
+        None when nothing new was recorded (unless `force`, or there is no checkpoint yet).
+
+        `saved`: (position, stored event) of the recorded events of a transaction this process has
+        just committed, whose positions leave no gap for anyone else's: when nothing was recorded
+        between the tree's end and them, they are the leaves, and the log is not read again."""
         with self._locked():
             state = self._load()
             size = state["size"]
@@ -154,11 +189,11 @@ class Anchor:
 
             frontier = merkle.Frontier(size, [bytes.fromhex(h) for h in state["frontier"]], on_subtree)
             position = state["position"]
-            for n in recorded_after(recorder, position):
+            for at, leaf in self._new_leaves(recorder, position, saved):
                 if frontier.size % CHUNK == 0:
-                    chunk_start = n.id
-                frontier.append(leaf_of(n)[0])
-                position = n.id
+                    chunk_start = at
+                frontier.append(leaf)
+                position = at
             if frontier.size == size and not force and checkpoints.last_checkpoint(self.checkpoints_file):
                 return None
             if new_chunks:
@@ -172,13 +207,31 @@ class Anchor:
                         "frontier": [h.hex() for h in frontier.hashes]})
             return signed
 
-    def after_save(self, recorder: Any) -> None:
-        """The posting hook: a checkpoint after every saved batch. The events are committed by
-        now; a home that cannot be written must not turn that into a failed post (the next
-        checkpoint covers them), so it is logged instead."""
+    @staticmethod
+    def _new_leaves(recorder: Any, position: int, saved: list[tuple[int, bytes]] | None
+                    ) -> Iterator[tuple[int, bytes]]:
+        if saved and saved[0][0] > position and not recorder.select_notifications(
+                position, 1, stop=saved[0][0] - 1, topics=[RECORDED_TOPIC], inclusive_of_start=False):
+            yield from saved
+            return
+        for n in recorded_after(recorder, position):
+            yield n.id, leaf_of(n)[0]
+
+    def after_save(self, recorder: Any, events: list[Any] | None = None, positions: Any = None) -> None:
+        """The posting hook: a checkpoint after every saved batch (`events`: the batch's domain
+        events in the order stored, `positions`: the notification ids the recorder gave them).
+        The events are committed by now; a home that cannot be written must not turn that into
+        a failed post (the next checkpoint covers them), so it is logged instead."""
+        from ledger.streams import Stream
+
+        saved = None
+        if events and positions and len(positions) == len(events) \
+                and list(positions) == list(range(positions[0], positions[0] + len(events))):
+            saved = [(p, merkle.leaf_hash(leaf_data(str(e.originator_id), e.originator_version, e.event_id, e.hash)))
+                     for p, e in zip(positions, events) if isinstance(e, Stream.Recorded)]
         try:
-            self.checkpoint(recorder)
-        except (OSError, checkpoints.CheckpointError) as error:
+            self.checkpoint(recorder, saved=saved)
+        except (OSError, checkpoints.CheckpointError, PersistenceError) as error:
             log.warning("no checkpoint after this batch: %s", error)
 
     # --- proofs -------------------------------------------------------------------------------

@@ -138,7 +138,7 @@ class Ledger(Application):
             }
         )
         # The Merkle tree over the log and its signed checkpoints (ledger.anchor), kept in the home.
-        self.anchor = Anchor(settings.home, settings.checkpoint_key_file)
+        self.anchor = Anchor.for_settings(settings)
 
     def construct_transcoder(self) -> OrjsonTranscoder:
         transcoder = OrjsonTranscoder()

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from ledger import checkpoints, merkle
-from ledger.anchor import CHUNK, CHUNK_BITS, Anchor, leaf_of
+from ledger.anchor import CHUNK, CHUNK_BITS, Anchor, leaf_data, leaf_of
 from ledger.canonical import GENESIS, chain_hash
 from ledger.checkpoints import Checkpoint, CheckpointError
 from ledger.streams import RECORDED_TOPIC, Receipt, Stream
@@ -149,7 +149,7 @@ def verify_log(recorder: Any, anchor: Anchor, *, since: Checkpoint | None = None
                                                f"and {n.id}): its receipt was removed and the event accepted again",
                                     n.id, event_id)
                     earlier.append((n.id, sid))
-            checker.add(n)
+            checker.add(n, event_id, stored_hash)
         if progress is not None:
             progress(position, top)
     report.streams = len(heads)
@@ -171,17 +171,22 @@ def verify_log(recorder: Any, anchor: Anchor, *, since: Checkpoint | None = None
 def check_link(state_bytes: bytes, previous: str) -> tuple[str | None, str | None, str]:
     """(problem, event id, stored hash) for one stored event."""
     try:
-        state = json.loads(state_bytes)
+        state = orjson.loads(state_bytes)
         body, stored_hash, event_id = state["body"], state["hash"], state.get("event_id")
-    except (ValueError, KeyError, TypeError) as error:
+    except (orjson.JSONDecodeError, KeyError, TypeError) as error:
         return f"stored event is unreadable: {error}", None, ""
     try:
-        claimed_id = json.loads(body).get("event_id")
-    except ValueError:
+        claimed_id = orjson.loads(body).get("event_id")
+    except orjson.JSONDecodeError:
+        try:  # orjson refuses integers beyond 64 bits, which the standard parser reads
+            claimed_id = json.loads(body).get("event_id")
+        except ValueError:
+            claimed_id = None
+    except AttributeError:
         claimed_id = None
     if claimed_id != event_id:
         return "event body does not match its event id", event_id, stored_hash
-    if chain_hash(previous, body) != stored_hash:
+    if not isinstance(body, str) or chain_hash(previous, body) != stored_hash:
         return ("hash does not match the stored content: the event (or the link to the one before it) "
                 "was altered"), event_id, stored_hash
     return None, event_id, stored_hash
@@ -250,10 +255,14 @@ class _TreeChecker:
         if height == CHUNK_BITS:
             self.chunks.append(h)
 
-    def add(self, n: Any) -> None:
+    def add(self, n: Any, event_id: str | None, stored_hash: str) -> None:
         if self.frontier.size % CHUNK == 0:
             self.chunk_starts.append(n.id)
-        self.frontier.append(leaf_of(n)[0])
+        if event_id is not None and isinstance(stored_hash, str):  # parsed already: the same leaf as leaf_of(n)
+            leaf = merkle.leaf_hash(leaf_data(str(n.originator_id), n.originator_version, str(event_id), stored_hash))
+        else:
+            leaf = leaf_of(n)[0]
+        self.frontier.append(leaf)
         self.position = n.id
         self._compare()
 

@@ -204,8 +204,12 @@ def confirm(ledger: Ledger, learner: str, course: str, registrar: str, note: str
     stream = ledger.learner_events(learner)
     # One confirmation per state of the record: confirming again what was reviewed is a duplicate.
     reviewed = sum(e.event["type"] == "evidence.voided" for e in stream)
+    event_id = str(uuid.uuid5(_NAMESPACE, f"confirm:{award['event_id']}:{reviewed}:{registrar}"))
+    if any(e.event["event_id"] == event_id for e in stream):  # confirming twice records nothing new
+        return {"credit_event_id": award["event_id"], "confirmation_event_id": event_id, "status": "duplicate",
+                "re_evaluation": f"still holds: {reason}", "confirmed_by": registrar}
     confirmation = {
-        "event_id": str(uuid.uuid5(_NAMESPACE, f"confirm:{award['event_id']}:{reviewed}:{registrar}")),
+        "event_id": event_id,
         "type": "credit.confirmed", "schema_version": 1, "learner_id": learner, "school_id": award["school_id"],
         "actor": {"id": registrar, "role": "registrar"}, "demonstrated_at": datetime.now(timezone.utc).isoformat(),
         "payload": {"credit_event_id": award["event_id"], "still_holds": True, **({"note": note} if note else {})},

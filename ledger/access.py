@@ -9,17 +9,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ledger.events import CURRENT_VERSION, MODELS
+
 ROLES = ("school", "advisor", "registrar", "researcher", "district_admin")
 Role = Literal["school", "advisor", "registrar", "researcher", "district_admin"]
 
-# What each key role may post, by the event's `actor.role`.
+# What each key role may post, by the event's `actor.role`. Credit decisions are a registrar
+# key's alone (as approving and revoking are, `may_decide_credit`): a district_admin key acts
+# for the district office and its schools, never as a registrar.
 POSTING_ROLES: dict[str, frozenset[str]] = {
     "school": frozenset({"teacher", "school_system"}),
     "advisor": frozenset({"advisor"}),
     "registrar": frozenset({"registrar"}),
-    "district_admin": frozenset({"district_admin", "school_system", "teacher", "registrar", "advisor"}),
+    "district_admin": frozenset({"district_admin", "school_system", "teacher", "advisor"}),
     "researcher": frozenset(),
 }
+
+
+
+
+def postable_types(key_role: str) -> list[str]:
+    """The event types a key with this role can post at all: those whose allowed actor roles
+    (the catalogue's `roles`, enforced on every path) include one the key may act as. The key
+    check and the catalogue agree by construction: a registrar key posts no evidence, a school
+    key no credit decision."""
+    acting = POSTING_ROLES[key_role]
+    return sorted(t for (t, v), model in MODELS.items() if v == CURRENT_VERSION[t]
+                  and (model.kind != "reference" or key_role == "district_admin")
+                  and (model.allowed_roles is None or acting & model.allowed_roles))
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,102 @@ def test_an_award_exports_as_an_open_badge_whose_evidence_and_alignment_point_ho
     reference = json.loads((f.SHARED_DATA / "credentials" / "ob30_complete.json").read_text())
     assert {"@context", "id", "type", "issuer", "validFrom", "credentialSubject", "evidence"} <= reference.keys()
     assert {"@context", "id", "type", "issuer", "validFrom", "credentialSubject", "evidence"} <= badge.keys()
+
+
+def test_approving_again_names_the_registrar_who_approved_not_the_one_asking(earned, tmp_path):
+    from tests.http_support import cli, server_env
+
+    ledger, path, _, _ = earned
+    propose(ledger, path)
+    approve(ledger, "L1", "CRS-1", "reg-district")
+    again = cli(server_env(tmp_path / "ledger"), "credit", "approve", "L1", "CRS-1", "--by", "reg-7")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("duplicate:") and "approved by reg-district" in again.stdout
+    assert "reg-7" not in again.stdout
+
+
+def test_roles_per_event_type_hold_on_the_ledgers_own_path(ledger):
+    from ledger.access import postable_types
+    from ledger.events import EVIDENCE_TYPES
+
+    post(ledger, f.framework(), f.course(), f.enrolled("L1"), f.advisor_assigned("L1"))
+    evidence = f.assessment("L1", "C1", 3.0)
+    registrar_evidence = [{**evidence, "actor": f.REGISTRAR},
+                          {**f.event("artifact.submitted", {"uri": "https://lms.example.org/a.pdf", "sha256": "0" * 64,
+                                                            "competencies_claimed": ["C1"]}, learner="L1"),
+                           "actor": f.REGISTRAR},
+                          f.event("advisor.signed_off", {"subject_event_id": evidence["event_id"], "decision": "approved",
+                                                         "statement": "Seen."}, learner="L1", actor=f.REGISTRAR)]
+    outcomes = list(ledger.post([f.line(d) for d in registrar_evidence]))
+    assert [o.status for o in outcomes] == ["rejected"] * 3
+    assert all("actor.role 'registrar' may not post" in o.rejection.reason for o in outcomes)
+    post(ledger, evidence)
+    basis = {"course_id": "CRS-1", "credits": 1.0, "rule": {"kind": "all_mastered", "version": 1},
+             "competency_states": [{"competency_id": "C1", "level": 3.0, "mastered": True, "counted": True,
+                                    "method": {"name": "most_recent", "params": {}}, "evidence": []}],
+             "evidence_event_ids": [evidence["event_id"]], "log_position": 5}
+    for actor in (f.TEACHER, {"id": "sis", "role": "school_system"}, f.ADVISOR):
+        decisions = [f.event("credit.proposed", basis, learner="L1", actor=actor),
+                     f.event("credit.revoked", {"credit_event_id": evidence["event_id"], "reason": "no"},
+                             learner="L1", actor=actor),
+                     f.event("credit.confirmed", {"credit_event_id": evidence["event_id"], "still_holds": True},
+                             learner="L1", actor=actor)]
+        outcomes = list(ledger.post([f.line(d) for d in decisions]))
+        assert all(o.status == "rejected" and f"actor.role '{actor['role']}' may not post" in o.rejection.reason
+                   for o in outcomes), outcomes
+    # The API's key check agrees with the catalogue: no evidence from a registrar key, no credit
+    # decision from a school's (or a district admin's: only registrars decide credit).
+    assert not EVIDENCE_TYPES & set(postable_types("registrar"))
+    for role in ("school", "advisor", "district_admin"):
+        assert not {t for t in postable_types(role) if t.startswith("credit.")}, role
+
+
+def test_a_flagged_award_is_re_evaluated_and_a_registrars_confirmation_clears_the_flag(earned, tmp_path):
+    from consumers.credit_engine import confirm
+    from projections.audit import render_text
+
+    ledger, path, _, _ = earned
+    propose(ledger, path)
+    approve(ledger, "L1", "CRS-1", "reg-1")
+    c1_low = next(e.event for e in ledger.learner_events("L1") if e.event["payload"].get("score") == 2.0)
+    post(ledger, f.voided("L1", c1_low, days=7, reason="a practice quiz, not an assessment"))
+    run_projections(ledger, path)
+    assert ("award", "flagged") in [(k, s) for k, s, _ in credit_rows(path)]
+    text = render_text(build_audit(ledger, "L1", "CRS-1"))
+    assert "Re-evaluated: still holds: all 2 competencies mastered (with 1 voided piece(s) of evidence removed)" in text
+    result = confirm(ledger, "L1", "CRS-1", "reg-2", "the 3.5 alone shows mastery")
+    assert result["status"] == "accepted" and result["re_evaluation"].startswith("still holds")
+    assert confirm(ledger, "L1", "CRS-1", "reg-2", "the 3.5 alone shows mastery")["status"] == "duplicate"
+    run_projections(ledger, path)
+    rows = credit_rows(path)
+    assert ("award", "awarded") in [(k, s) for k, s, _ in rows]
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    run_projections(ledger, rebuilt, rebuild=True)
+    assert credit_rows(rebuilt) == rows
+    audit = build_audit(ledger, "L1", "CRS-1")
+    assert audit["decision"]["status"] == "awarded (confirmed after review)"
+    assert "CONFIRMED by reg-2" in render_text(audit) and "the 3.5 alone shows mastery" in render_text(audit)
+    # A void after the confirmation flags it again.
+    c2 = next(e.event for e in ledger.learner_events("L1") if e.event["payload"].get("score") == 3.0)
+    post(ledger, f.voided("L1", c2, days=8, reason="wrong student"))
+    run_projections(ledger, path)
+    assert ("award", "flagged") in [(k, s) for k, s, _ in credit_rows(path)]
+    assert build_audit(ledger, "L1", "CRS-1")["decision"]["status"] == "flagged for review"
+
+
+def test_an_award_that_no_longer_holds_cannot_be_confirmed_only_revoked(earned):
+    from consumers.credit_engine import confirm
+    from projections.audit import render_text
+
+    ledger, path, _, docs = earned
+    propose(ledger, path)
+    award = approve(ledger, "L1", "CRS-1", "reg-1")
+    post(ledger, f.voided("L1", docs["c1_high"], days=7, reason="copied"))
+    text = render_text(build_audit(ledger, "L1", "CRS-1"))
+    assert "Re-evaluated: no longer holds: not yet mastered: C1" in text
+    with pytest.raises(CreditError, match="no longer holds .*revoke the credit instead"):
+        confirm(ledger, "L1", "CRS-1", "reg-1")
+    by_hand = f.event("credit.confirmed", {"credit_event_id": award["credit_event_id"], "still_holds": True},
+                      learner="L1", actor=f.REGISTRAR)
+    [outcome] = ledger.post([f.line(by_hand)])
+    assert outcome.status == "rejected" and "no longer holds (not yet mastered: C1)" in outcome.rejection.reason

@@ -309,7 +309,7 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
         svc.wait_projected(svc.ledger.head_position())
         with svc.write_lock, svc.reading() as con:
             run = propose_from(svc.ledger, con)
-        return JSONResponse({"proposed": run.proposed, "rejected": run.rejected})
+        return JSONResponse({"proposed": run.proposed, "rejected": run.rejected, "skipped": run.skipped})
 
     @app.post("/v1/learners/{learner_id}/credits/{course_id}/approve", tags=["credit"])
     def approve_credit(learner_id: LearnerId, course_id: CourseId, svc: Svc, grant: Key) -> JSONResponse:
@@ -350,6 +350,39 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
         try:
             with svc.write_lock:
                 result = revoke(svc.ledger, learner_id, course_id, grant.actor_id or grant.key_id, reason)
+        except CreditError as error:
+            raise Refused(409, str(error)) from None
+        return JSONResponse(result, status_code=201 if result["status"] == "accepted" else 200)
+
+    @app.post("/v1/learners/{learner_id}/credits/{course_id}/confirm", tags=["credit"], openapi_extra={
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"note": {"type": "string", "minLength": 1, "maxLength": 2000}}}}}}})
+    async def confirm_credit(learner_id: LearnerId, course_id: CourseId, request: Request, svc: Svc,
+                             grant: Key) -> JSONResponse:
+        """Record a registrar's review of a flagged award (`ledger credit confirm`): 409 if the
+        rule no longer holds once the voided evidence is taken out (registrar keys only)."""
+        from starlette.concurrency import run_in_threadpool
+
+        allow(access.may_decide_credit(grant))
+        raw = await request.body()
+        note = None
+        if raw.strip():
+            try:
+                [body], _ = json_documents(raw)
+            except (BadBody, ValueError) as error:
+                raise Refused(getattr(error, "status", 400), getattr(error, "reason", "send one JSON object")) from None
+            note = body.get("note") if isinstance(body, dict) else None
+            if note is not None and (not isinstance(note, str) or not note.strip() or len(note) > 2000):
+                raise Refused(422, "a note is 1 to 2000 characters", "note")
+        return await run_in_threadpool(_confirm, svc, grant, learner_id, course_id, note)
+
+    def _confirm(svc: Service, grant: Grant, learner_id: str, course_id: str, note: str | None) -> JSONResponse:
+        from consumers.credit_engine import CreditError, confirm
+
+        learner(svc, grant, learner_id)
+        try:
+            with svc.write_lock:
+                result = confirm(svc.ledger, learner_id, course_id, grant.actor_id or grant.key_id, note)
         except CreditError as error:
             raise Refused(409, str(error)) from None
         return JSONResponse(result, status_code=201 if result["status"] == "accepted" else 200)

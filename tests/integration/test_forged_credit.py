@@ -63,8 +63,9 @@ def hash_of(ledger, event_id: str) -> str:
 
 def test_the_reported_forgery_over_http_is_refused_with_every_reason_and_verify_stays_clean(tmp_path):
     env = server_env(tmp_path / "home")
+    honest = [f.enrolled("L2")] + [f.assessment("L2", c, 3.5, days=3) for c in COURSE]
     seeded = cli(env, "post", "-", stdin="\n".join(f.line(d) for d in reference() + [f.enrolled("L1")]
-                                                   + unmastered()) + "\n")
+                                                   + unmastered() + honest) + "\n")
     assert seeded.returncode == 0, seeded.stderr
     server = Server(env).start()
     try:
@@ -84,6 +85,14 @@ def test_the_reported_forgery_over_http_is_refused_with_every_reason_and_verify_
             assert evidence.status_code in (403, 422) and "registrar" in evidence.text
             after = http.get("/v1/learners/L1/events").json()["events"]
         assert [e["event"]["type"] for e in after] == [e["event"]["type"] for e in events]
+        # The honest path over HTTP: the engine's proposal, the approval, a registrar's review.
+        with server.client(registrar) as http:
+            proposed = http.post("/v1/credits/propose").json()
+            assert [(p["learner_id"], p["course_id"]) for p in proposed["proposed"]] == [("L2", "CRS-1")], proposed
+            approved = http.post("/v1/learners/L2/credits/CRS-1/approve")
+            assert approved.status_code == 201 and approved.json()["approved_by"] == "reg-1", approved.text
+            confirmed = http.post("/v1/learners/L2/credits/CRS-1/confirm", json={"note": "reviewed"})
+            assert confirmed.status_code == 201 and confirmed.json()["re_evaluation"].startswith("still holds")
     finally:
         server.stop()
     verified = cli(env, "verify")

@@ -104,3 +104,32 @@ def test_an_audit_and_a_badge_prove_their_evidence_offline_with_the_public_key(t
     result = ledger(tmp_path / "elsewhere", "verify-proof", str(badge), "--public-key", str(key), "--json")
     assert result.returncode == 1
     assert json.loads(result.stdout)["problems"]
+
+
+def test_the_latest_checkpoint_is_served_to_any_key_and_http_verify_runs_the_same_checks(tmp_path):
+    from ledger import checkpoints
+    from tests.http_support import Server, server_env
+
+    home = tmp_path / "home"
+    posted(home, tmp_path, f.setup(["L1"]) + [f.assessment("L1") for _ in range(3)], "a")
+    server = Server(server_env(home)).start()
+    try:
+        school, operator = server.key("school", "--school", f.SCHOOL), server.key("district_admin")
+        with server.client(school) as http:
+            latest = http.get("/v1/checkpoints/latest").json()
+            pem = http.get("/v1/checkpoints/public-key").text
+        cp = checkpoints.Checkpoint.from_dict(latest["checkpoint"])
+        checkpoints.check_signature(cp, checkpoints.load_public_key(pem))
+        assert cp.tree_size == 6 and latest["public_key_id"] == cp.key_id
+        with server.client() as anonymous:
+            assert anonymous.get("/v1/checkpoints/latest").status_code == 401
+        with server.client(operator) as http:
+            report = http.get("/v1/verify")
+            assert report.status_code == 200 and report.json()["tree_size"] == 6
+            store = store_of(home)
+            store.delete([store.stream("learner:L1")[-1].position])
+            report = http.get("/v1/verify")
+        assert report.status_code == 409
+        assert {b["kind"] for b in report.json()["broken"]} == {"tree", "receipt"}
+    finally:
+        server.stop()

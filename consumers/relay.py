@@ -23,6 +23,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from consumers import topics
+from consumers.relay_checkpoints import CheckpointSender
 from consumers.resilience import until_done
 from ledger.log import EventReader
 
@@ -35,6 +36,12 @@ class TopicMissing(Exception):
     def __init__(self, topic: str, bootstrap: str) -> None:
         super().__init__(f"topic {topic} does not exist on {bootstrap}; create it with `ledger init`")
         self.topic = topic
+
+
+class UnsentMessages(KafkaError):
+    """A message of the open transaction was never acknowledged: the transaction must not commit."""
+
+    retriable = True
 
 
 @dataclass
@@ -156,13 +163,15 @@ def relay(
     poll_seconds: float = 0.5,
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
-    on_commit: Callable[[int], None] | None = None,
 ) -> RelayRun:
     """Publish every recorded event after the last relayed one. Survives broker restarts.
 
-    Without `follow` a missing topic raises TopicMissing; with it the relay says so and waits."""
+    Without `follow` a missing topic raises TopicMissing; with it the relay says so and waits.
+    After each committed transaction the newest signed checkpoint is sent to `ledger.checkpoints`
+    beside the relay (consumers/relay_checkpoints.py): never in the way of the next transaction."""
     run = RelayRun()
     session: _Session | None = None
+    checkpoints = CheckpointSender(reader, bootstrap, names)
 
     def step() -> bool:
         nonlocal session
@@ -178,7 +187,8 @@ def relay(
             run.position = session.position
             log.info("relay: producer ready; highest committed position %d", run.position)
         try:
-            _relay_until_caught_up(reader, session, names, run, batch_size, progress, should_stop, on_commit)
+            _relay_until_caught_up(reader, session, names, run, batch_size, progress, should_stop,
+                                   checkpoints.after_commit)
         except BaseException:
             session.close()
             session = None
@@ -193,24 +203,32 @@ def relay(
     finally:
         if session is not None:
             session.close()
+        checkpoints.close()
     return run
 
 
-def _relay_until_caught_up(reader, session, names, run, batch_size, progress, should_stop, on_commit) -> None:
+def _relay_until_caught_up(reader, session, names, run, batch_size, progress, should_stop, after_commit) -> None:
     producer = session.producer
     while not should_stop():
         batch = reader.read(after=run.position, limit=batch_size)
         if not batch:
             return
         first, last = batch[0].position, batch[-1].position
-        sent = 0
+        futures = []
         try:
             producer.begin_transaction()
             for logged in batch:
                 for m in topics.messages_for(logged, logged.body, session.partition_count):
-                    producer.send(names.events, key=m.key, value=m.value, headers=m.headers,
-                                  partition=m.partition)
-                    sent += 1
+                    futures.append(producer.send(names.events, key=m.key, value=m.value, headers=m.headers,
+                                                 partition=m.partition))
+            # kafka-python fails a batch that ran out of retries or time without marking the
+            # transaction failed, so a commit could succeed without it: a hole in the topic that
+            # no scan can see. Every message must be acknowledged before the commit is asked for.
+            producer.flush()
+            unsent = next((f for f in futures if not f.succeeded()), None)
+            if unsent is not None:
+                raise UnsentMessages(f"{sum(not f.succeeded() for f in futures)} of {len(futures)} messages "
+                                     f"not acknowledged: {unsent.exception if unsent.is_done else 'no answer'}")
             producer.commit_transaction()
         except KafkaError as error:
             # No abort: after a failed commit it could not tell us anything, and the next
@@ -220,14 +238,13 @@ def _relay_until_caught_up(reader, session, names, run, batch_size, progress, sh
                         first, last, type(error).__name__, error)
             raise
         run.transactions += 1
-        run.messages += sent
+        run.messages += len(futures)
         run.events += len(batch)
         run.position = last
         head = max(last, reader.head_position())
         log.info("relay: committed positions %d..%d (%d events, %d messages) lag %d",
-                 first, last, len(batch), sent, head - last)
-        if on_commit is not None:
-            on_commit(last)
+                 first, last, len(batch), len(futures), head - last)
+        after_commit()
         if progress is not None:
             progress(last, head)
 

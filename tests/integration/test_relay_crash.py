@@ -259,3 +259,42 @@ def test_a_relay_writing_to_a_file_logs_one_greppable_line_per_committed_batch(k
     assert sum(int(b[4]) for b in batches) == len(committed_messages(kafka.bootstrap, kafka.names.events))
     assert int(batches[0][1]) == stored[0].position and int(batches[-1][2]) == stored[-1].position
     assert int(batches[-1][5]) == 0 and int(batches[0][5]) == stored[-1].position - int(batches[0][2])
+
+
+# --- signed checkpoints beside the relay --------------------------------------------------------
+
+def test_the_relay_publishes_the_newest_signed_checkpoint_after_its_transactions(kafka, tmp_path):
+    from consumers.checkpoint_publisher import read_checkpoints
+    from ledger.checkpoints import last_checkpoint
+
+    home = tmp_path / "home"
+    writer = small_store(home, events=400)
+    done = subprocess.run(LEDGER + ["relay", "--batch-size", "150"], env=kafka.env(home), capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    newest = last_checkpoint(writer.anchor.checkpoints_file)
+    published = read_checkpoints(kafka.bootstrap, kafka.names)
+    assert published and published[-1] == newest
+    assert newest.tree_size >= 400
+
+
+def test_a_checkpoint_that_cannot_be_published_never_stops_the_relay(kafka_broker, tmp_path):
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from consumers.topics import Names
+    from tests.conftest import KafkaSpace
+
+    names = Names(prefix=f"nocp-{time.monotonic_ns()}.")  # ledger.events, but no ledger.checkpoints
+    admin = KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    try:
+        admin.create_topics([NewTopic(names.events, 4, 1)])
+    finally:
+        admin.close()
+    home = tmp_path / "home"
+    writer = small_store(home, events=400)
+    done = subprocess.run(LEDGER + ["relay", "--batch-size", "100"], env=KafkaSpace(kafka_broker.bootstrap, names, 4)
+                          .env(home), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert last_relayed_position(kafka_broker.bootstrap, names.events) == writer.read(0, 1_000_000)[-1].position
+    assert f"relay: checkpoint not published to {names.checkpoints}" in done.stderr
+    assert "Traceback" not in done.stderr

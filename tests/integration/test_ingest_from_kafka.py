@@ -153,3 +153,25 @@ def test_every_problem_of_a_message_travels_in_its_dead_letter_headers(kafka, tm
     problems = json.loads(header(dead, "problems"))
     assert [p["field"] for p in problems] == ["actor.id", "payload.score"]
     assert (header(dead, "field"), header(dead, "reason")) == (problems[0]["field"], problems[0]["reason"])
+
+
+def test_a_message_that_makes_recording_fail_unexpectedly_is_dead_lettered_and_its_batch_recorded(kafka, tmp_path):
+    ledger = with_reference_data(make_ledger(tmp_path / "home"))
+    cursed = f.assessment("L1", "C1", 3.0, days=-5)
+    others = [f.enrolled("L1")] + [f.assessment("L1", "C2", 2.0, days=-i) for i in range(3)]
+    real_record = ledger.record
+
+    def record(parsed):  # a fault no message should be able to cause, but one does
+        parsed = list(parsed)
+        if any(getattr(p, "event", None) is not None and str(p.event.event_id) == cursed["event_id"] for p in parsed):
+            raise ValueError("boom")
+        return real_record(parsed)
+
+    ledger.record = record
+    produce(kafka.bootstrap, kafka.names.submissions, [f.line(d).encode() for d in others[:2] + [cursed] + others[2:]])
+    run = ingest(ledger, kafka.bootstrap, kafka.names, idle_seconds=2)
+    assert (run.accepted, run.rejected) == (len(others), 1)
+    [dead] = committed_messages(kafka.bootstrap, kafka.names.rejected)
+    assert dead.value == f.line(cursed).encode()
+    assert header(dead, "reason") == "could not be recorded: ValueError: boom"
+    assert len(ledger.learner_events("L1")) == len(others)

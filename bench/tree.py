@@ -26,7 +26,7 @@ def post_rate(lines: list[str], home: Path, store: str, anchored: bool) -> tuple
     environ = {"LEDGER_HOME": str(home), **({"LEDGER_STORE": postgres_store()} if store == "postgres" else {})}
     ledger = Ledger(Settings.load(environ))
     if not anchored:
-        ledger.anchor.after_save = lambda recorder: None  # the tree and checkpoints off: posting as before
+        ledger.anchor.after_save = lambda *saved: None  # the tree and checkpoints off: posting as before
     seconds, outcomes = timed(lambda: list(ledger.post(lines)))
     assert all(o.status == "accepted" for o in outcomes), "the benchmark history must be all new, valid events"
     return rate(len(lines), seconds), ledger

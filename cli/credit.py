@@ -194,7 +194,7 @@ def credit_badge(learner: str, course: str,
     catalog = [e.event for e in ledger.stream_events(CATALOG_KEY)]
     course_def = [e["payload"] for e in catalog if e["type"] == "course.defined" and e["payload"]["course_id"] == course][-1]
     competencies = {c["id"]: c for e in catalog if e["type"] == "framework.published" for c in e["payload"]["competencies"]}
-    from ledger.anchor import decision_anchor  # the award's checkpoint and inclusion proofs travel with it
+    from ledger.proofs import decision_anchor  # the award's checkpoint and inclusion proofs travel with it
 
     text = json.dumps(open_badge(awards[-1], course_def, competencies, issuer_id=issuer, issuer_name=issuer_name,
                                  anchor=decision_anchor(ledger, awards[-1])), indent=2)

@@ -88,7 +88,7 @@ def verify_proof(
     as_json: bool = JsonOption,
 ) -> None:
     """Check a decision's anchor offline: the checkpoint's signature and each event's inclusion proof."""
-    from ledger.anchor import check_document
+    from ledger.proofs import check_document
     from ledger.checkpoints import public_key_path
     from ledger.config import Settings
 

@@ -2,9 +2,9 @@
 
 `evidence` lists the ledger events the award rests on (with their hashes); the achievement's
 `alignment` points at the CASE items of the counted competencies (`targetType: CFItem`), the
-bridge from mastery to credential that OB 3.0 defines. `anchor` (from `ledger.anchor.decision_anchor`)
+bridge from mastery to credential that OB 3.0 defines. `anchor` (from `ledger.proofs.decision_anchor`)
 is the signed checkpoint the award was decided under and inclusion proofs of the award and each
-basis event: `ledger verify-proof` (or `ledger.anchor.check_document`) checks them with only the
+basis event: `ledger verify-proof` (or `ledger.proofs.check_document`) checks them with only the
 ledger's public key.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ledger.anchor import decision_anchor
+from ledger.proofs import decision_anchor
 from ledger.application import Ledger
 from ledger.canonical import GENESIS, chain_hash
 from ledger.credit.review import credit_review

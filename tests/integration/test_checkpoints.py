@@ -11,7 +11,8 @@ import pytest
 from consumers.credit_engine import approve, propose
 from consumers.projector import run_projections
 from ledger import checkpoints, merkle
-from ledger.anchor import CHUNK, check_anchor, check_document, decision_anchor
+from ledger.anchor import CHUNK
+from ledger.proofs import check_anchor, check_document, decision_anchor
 from ledger.badges import open_badge
 from ledger.checkpoints import Checkpoint
 from projections.audit import build_audit, render_text

@@ -6,7 +6,8 @@ replaced) and a registrar has not confirmed it since, when the learner's chain o
 basis does not re-derive from the stored bytes, and when the store as a whole fails
 verification. The read models are never asked: they are derived, and may lag or be rebuilt.
 
-`badge_refusal` is the one call the CLI and the API make, so a stronger check replaces one body.
+`issuable` is where `ledger credit badge` and the badge endpoint ask (`badge_refusal` is its
+yes/no), so a stronger check replaces one body for both doors.
 """
 
 from __future__ import annotations

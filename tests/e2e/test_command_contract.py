@@ -52,6 +52,12 @@ def test_every_command_has_help_and_accepts_json(path):
     assert "--json" in shown.output and "Usage:" in shown.output
 
 
+def test_schemas_check_reports_in_json():
+    shown = CliRunner().invoke(app, ["schemas", "--check", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output) == {"ok": True, "directory": json.loads(shown.output)["directory"], "drift": []}
+
+
 def ledger_cli(home, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "LEDGER_HOME": str(home)}
     env.pop("LEDGER_CONFIG", None)

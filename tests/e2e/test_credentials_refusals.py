@@ -118,6 +118,14 @@ def test_a_store_whose_verify_fails_issues_no_credential_even_for_an_untouched_l
     assert "the store fails verification" in line and awarded["other"]["event_id"] in line
 
 
+def test_audit_takes_json_as_every_command_does(awarded):
+    as_json = ledger_cli(awarded["home"], "audit", "L1", "CRS-1", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert report["decision"]["status"] == "awarded" and report["verification"]["ok"]
+    assert report == json.loads(ledger_cli(awarded["home"], "audit", "L1", "CRS-1", "--format", "json").stdout)
+
+
 def test_no_award_is_a_one_line_refusal(awarded):
     line = refused(ledger_cli(awarded["home"], "credit", "badge", "L2", "CRS-1"))
     assert line == "error: L2 holds no awarded credit in CRS-1"

@@ -133,9 +133,10 @@ def _described_when_ready(admin: Any, specs: dict[str, dict[str, Any]], created:
         described = {d["name"]: d for d in admin.describe_topics(list(specs))}
         counts, waiting = {}, []
         for name, spec in specs.items():
-            parts = (described.get(name) or {}).get("partitions") or []
+            topic = described.get(name) or {}
+            parts = topic.get("partitions") or []
             counts[name] = len(parts)
-            led = parts and all(p.get("leader", -1) not in (-1, None) for p in parts)
+            led = not topic.get("error_code") and parts and all(p.get("leader_id", -1) >= 0 for p in parts)
             if not led or (name in created and len(parts) < spec["partitions"]):
                 waiting.append(name)
         if not waiting:

@@ -1,4 +1,4 @@
-"""The broker goes down mid-stream and comes back: relay and ingest carry on by themselves."""
+"""The broker goes down mid-stream and comes back: relay, ingest and the projector carry on by themselves."""
 
 import threading
 import time
@@ -8,11 +8,15 @@ from kafka import KafkaProducer
 
 from consumers import kafka_broker
 from consumers.ingest import ingest
+from consumers.kafka_reader import KafkaEventReader
+from consumers.projector import run_projections
+from projections import official
 from consumers.relay import last_relayed_position, relay
 from consumers.topics import Names, ensure_topics
 from tests import factories as f
 from tests.conftest import broker_config, make_ledger
 from tests.kafka_support import committed_messages, header
+from tests.projection_support import table_rows
 
 
 @pytest.fixture
@@ -33,14 +37,26 @@ def wait_for(condition, timeout, what):
 
 
 def produce(bootstrap, topic, docs):
+    """Submissions as schools send them: keyed by learner id (reference data by `catalog`)."""
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     for doc in docs:
-        producer.send(topic, value=f.line(doc).encode())
+        producer.send(topic, key=(doc.get("learner_id") or "catalog").encode(), value=f.line(doc).encode())
     producer.flush()
     producer.close()
 
 
-def test_relay_and_ingest_resume_by_themselves_after_the_broker_is_killed_and_restarted(own_broker, tmp_path):
+def projected(path) -> int:
+    if not path.exists():
+        return -1
+    try:
+        with official.connect(path, read_only=True) as con:
+            return official.position(con)
+    except Exception:  # the follower is writing a batch
+        return -1
+
+
+def test_relay_ingest_and_projector_resume_by_themselves_after_the_broker_is_killed_and_restarted(own_broker,
+                                                                                                 tmp_path):
     names = Names(prefix="restart.")
     bootstrap = own_broker.bootstrap
     ensure_topics(bootstrap, names, event_partitions=3)
@@ -57,8 +73,17 @@ def test_relay_and_ingest_resume_by_themselves_after_the_broker_is_killed_and_re
         except Exception as error:  # surfaced by the assertions below
             errors.append(error)
 
+    followed = tmp_path / "followed.duckdb"
+
+    def project():
+        try:
+            run_projections(KafkaEventReader(bootstrap, names), followed, follow=True, poll_seconds=0.2,
+                            should_stop=stop.is_set)
+        except Exception as error:  # before the fix: KafkaTimeoutError, and the follower was gone
+            errors.append(error)
+
     threads = [threading.Thread(target=run, args=(relay,), kwargs={"poll_seconds": 0.2}),
-               threading.Thread(target=run, args=(ingest,))]
+               threading.Thread(target=run, args=(ingest,)), threading.Thread(target=project)]
     for t in threads:
         t.start()
     try:
@@ -77,6 +102,8 @@ def test_relay_and_ingest_resume_by_themselves_after_the_broker_is_killed_and_re
         wait_for(lambda: len(writer.learner_events("L1")) == 31, 120, "ingest after the restart")
         head = writer.head_position()
         wait_for(lambda: last_relayed_position(bootstrap, names.events) == head, 120, "relay after the restart")
+        wait_for(lambda: projected(followed) == head, 120, "the projector after the restart")
+        assert all(t.is_alive() for t in threads), errors
     finally:
         stop.set()
         for t in threads:
@@ -87,5 +114,10 @@ def test_relay_and_ingest_resume_by_themselves_after_the_broker_is_killed_and_re
     messages = [m for m in committed_messages(bootstrap, names.events) if m.key is not None]
     ids = [header(m, "event_id") for m in messages]
     assert len(ids) == len(set(ids)), "an event reached Kafka twice"
+    missing = [(e.position, e.stream) for e in stored if e.stream != "catalog" and e.event["event_id"] not in ids]
+    assert not missing, f"stored but never relayed: {missing}"
     assert set(ids) == {e.event["event_id"] for e in stored if e.stream != "catalog"}
     assert len(writer.learner_events("L2")) == 16
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    run_projections(writer, rebuilt)
+    assert table_rows(followed) == table_rows(rebuilt)

@@ -1,9 +1,10 @@
 """Signed checkpoints onto Kafka `ledger.checkpoints`: one more place an operator does not control
 alone, so a history rewritten in the store no longer matches what subscribers already hold.
 
-`publish_checkpoint` is what the relay calls after each committed transaction; a checkpoint the
-process has already published (same tree size and root) is not sent again. The topic has one
-partition and keeps everything, so its last message is the newest checkpoint."""
+`publish_checkpoint(producer, names, latest_checkpoint(reader))` is what the relay calls after each
+committed transaction; a checkpoint the process has already published (same tree size and root) is
+not sent again. The topic has one partition and keeps everything, so its last message is the
+newest checkpoint."""
 
 from __future__ import annotations
 
@@ -52,6 +53,14 @@ def publish_checkpoint(producer_or_bootstrap: Any, names: Any, checkpoint: Check
             raise
     _published[topic] = (cp.tree_size, cp.root)
     return True
+
+
+def latest_checkpoint(reader: Any) -> Checkpoint | None:
+    """The newest checkpoint of the ledger a relay reads from (None for a reader without one)."""
+    from ledger.checkpoints import last_checkpoint
+
+    anchor = getattr(reader, "anchor", None)
+    return last_checkpoint(anchor.checkpoints_file) if anchor is not None else None
 
 
 def read_checkpoints(bootstrap: str, names: Any, timeout_ms: int = 5_000) -> list[Checkpoint]:

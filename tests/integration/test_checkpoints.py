@@ -135,10 +135,11 @@ def test_processes_posting_into_one_home_write_one_consistent_series_of_checkpoi
 
 
 def test_checkpoints_are_published_to_their_topic(ledger, kafka):
-    from consumers.checkpoint_publisher import publish_checkpoint, read_checkpoints
+    from consumers.checkpoint_publisher import latest_checkpoint, publish_checkpoint, read_checkpoints
 
     post(ledger, f.setup())
-    first = checkpoints.last_checkpoint(ledger.anchor.checkpoints_file)
+    first = latest_checkpoint(ledger)
+    assert first == checkpoints.last_checkpoint(ledger.anchor.checkpoints_file) and first.tree_size == 3
     assert publish_checkpoint(kafka.bootstrap, kafka.names, first)
     assert not publish_checkpoint(kafka.bootstrap, kafka.names, first)  # already sent by this process
     post(ledger, [f.assessment("L1")])

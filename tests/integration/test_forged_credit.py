@@ -3,6 +3,7 @@
 past the ledger. Each is refused, or found by `verify`, with the reason; honest ones still pass."""
 
 import json
+import uuid
 from datetime import datetime, timezone
 
 import pytest
@@ -211,3 +212,27 @@ def test_an_award_written_into_the_store_past_the_ledger_fails_verify_naming_eac
     problems = " | ".join(p["problem"] for p in check.problems)
     for part in ("does not satisfy", "credits 20", "method highest", "course CRS-1 has C1, C2, C3, C4, C5"):
         assert part in problems, (part, problems)
+
+
+def test_kafka_ingest_applies_the_same_roles_and_re_derivation_to_the_actor_a_submission_claims(kafka, tmp_path):
+    from consumers.ingest import ingest
+    from tests.conftest import make_ledger
+    from tests.integration.test_ingest_from_kafka import produce
+    from tests.kafka_support import committed_messages, header
+
+    ledger = make_ledger(tmp_path / "home")
+    docs = reference() + [f.enrolled("L1")] + unmastered()
+    assert all(o.status == "accepted" for o in ledger.post([f.line(d) for d in docs]))
+    picked = the_four(docs)
+    proposal, award = forged("L1", picked, hash_of(ledger, picked["event_id"]))
+    as_school = {**award, "event_id": str(uuid.uuid4()), "actor": {"id": "sis", "role": "school_system"}}
+    as_registrar = {**f.assessment("L1", "C2", 4.0), "actor": f.REGISTRAR}
+    bad = [json.dumps(d).encode() for d in (proposal, as_school, as_registrar)]
+    produce(kafka.bootstrap, kafka.names.submissions, bad, [b"L1"] * len(bad))
+    run = ingest(ledger, kafka.bootstrap, kafka.names, idle_seconds=2)
+    assert (run.accepted, run.rejected) == (0, 3)
+    reasons = {m.value: header(m, "reason") for m in committed_messages(kafka.bootstrap, kafka.names.rejected)}
+    assert "does not satisfy course CRS-1's rule" in reasons[bad[0]] and "credits 20" in reasons[bad[0]]
+    assert "actor.role 'school_system' may not post credit.awarded" in reasons[bad[1]]
+    assert "actor.role 'registrar' may not post assessment.recorded" in reasons[bad[2]]
+    assert len(ledger.learner_events("L1")) == 1 + len(unmastered())

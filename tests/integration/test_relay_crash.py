@@ -11,6 +11,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kafka import KafkaProducer
 
 from consumers.relay import last_relayed_position
@@ -63,6 +65,42 @@ def test_the_scan_looks_past_a_long_aborted_tail_and_ignores_an_earlier_aborted_
         send_transaction(producer, kafka.names.events, range(321, 7001), kafka.partitions, commit=False)
     producer.close()
     assert last_relayed_position(kafka.bootstrap, kafka.names.events) == 320
+
+
+
+transactions = st.lists(st.tuples(st.integers(1, 300), st.booleans(), st.integers(0, 2)), min_size=1, max_size=6)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(transactions)
+def test_the_scan_answers_the_highest_committed_position_whatever_was_committed_and_aborted(kafka, txns):
+    """Like the relay: a committed transaction moves the position on, an aborted one is sent again."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    topic = f"{kafka.names.prefix}scan-{time.monotonic_ns()}"
+    admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, 3, 1)])
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, transactional_id=topic, enable_idempotence=True,
+                             acks="all")
+    producer.init_transactions()
+    highest = 0
+    for size, commit, skew in txns:
+        # skew piles a transaction onto fewer partitions, so some end in long aborted tails
+        positions = range(highest + 1, highest + 1 + size)
+        producer.begin_transaction()
+        for position in positions:
+            producer.send(topic, **{**relay_shaped(position, 3), "partition": (position % 3) // (skew + 1)})
+        producer.flush()
+        if commit:
+            producer.commit_transaction()
+            highest = positions[-1]
+        else:
+            producer.abort_transaction()
+    producer.close()
+    assert last_relayed_position(kafka.bootstrap, topic) == highest
 
 
 # --- a relay SIGKILLed again and again while events are posted --------------------------------
@@ -298,3 +336,30 @@ def test_a_checkpoint_that_cannot_be_published_never_stops_the_relay(kafka_broke
     assert last_relayed_position(kafka_broker.bootstrap, names.events) == writer.read(0, 1_000_000)[-1].position
     assert f"relay: checkpoint not published to {names.checkpoints}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- two relays at once: a zombie and its replacement fence each other ----------------------------
+
+def test_two_relays_running_at_once_fence_each_other_and_still_deliver_each_event_once(kafka, tmp_path):
+    # Each is fenced by the other's init_transactions in turn; a fenced producer's transaction has
+    # an outcome it cannot know, so it must be dropped and the position re-read, every time.
+    home = tmp_path / "home"
+    writer = make_ledger(home)
+    list(writer.post(distinct_lines(10_000, learners=150)))
+    stored = writer.read(0, 1_000_000)
+    logs = [tmp_path / "relay-a.log", tmp_path / "relay-b.log"]
+    procs = [start_relay(kafka, home, log, batch_size=size) for log, size in zip(logs, (300, 700))]
+    try:
+        wait_until(lambda: last_relayed_position(kafka.bootstrap, kafka.names.events) == stored[-1].position
+                   or any(p.poll() is not None for p in procs), 180, "the two relays to finish")
+        assert all(p.poll() is None for p in procs), [log.read_text()[-2000:] for log in logs]
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    said = "".join(log.read_text() for log in logs)
+    assert "re-initialising" in said or "Fenced" in said, "the relays never met: the test proved nothing"
+    committed = committed_messages(kafka.bootstrap, kafka.names.events)
+    assert repeated_pairs(committed) == 0, "an event was committed twice"
+    seen = Counter(int(header(m, "position")) for m in committed)
+    assert [e.position for e in stored if seen[e.position] != (kafka.partitions if e.stream == "catalog" else 1)] == []

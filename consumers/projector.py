@@ -62,7 +62,7 @@ def run_projections(
             if outcome == STOPPED:
                 break
             if outcome == MORE:
-                time.sleep(0.05)  # the file was let go for waiting readers: take it again after them
+                time.sleep(0.25)  # the file was let go for waiting readers: take it again after them
                 continue
         except Exception as error:
             if not follow or not (isinstance(error, retryable) or official.locked(error)):

@@ -112,7 +112,7 @@ def connect(path: Path | str, *, read_only: bool = False, indexes: bool = True,
             if not locked(error) or time.monotonic() + pause > deadline:
                 raise
             time.sleep(pause)
-            pause = min(pause * 2, 0.5)
+            pause = min(pause * 2, 0.1)  # short: a follower lets go of the file for a moment only
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         # DuckDB checkpoints whenever its WAL passes 16 MB; a projection batch rewrites states

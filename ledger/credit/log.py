@@ -36,7 +36,31 @@ def recorded_history(recorder: Any, stream: Stream) -> list[Entry]:
 
 def learner_log(ledger: Any, learner_id: str) -> list[Entry]:
     """The learner's recorded events with their global log positions, in log order."""
-    recorder, originator = ledger.recorder, stream_id(f"learner:{learner_id}")
+    return stream_log(ledger, f"learner:{learner_id}")
+
+
+def award_problems_in_store(ledger: Any, learner_id: str, award_event_id: str) -> list[str]:
+    """What `ledger verify` finds wrong with one recorded award (empty: it re-derives from the
+    log), read from the store without a pass over the whole log: the learner's events with their
+    positions, and the catalogue as it stood when the award was recorded."""
+    from ledger.credit.verify import award_problems
+    from ledger.invariants import Catalog
+
+    entries = learner_log(ledger, learner_id)
+    at = next((i for i, e in enumerate(entries) if e.event["event_id"] == award_event_id
+               and e.event["type"] == "credit.awarded"), None)
+    if at is None:
+        return [f"no credit award {award_event_id} for {learner_id}"]
+    catalog = Catalog()
+    for entry in stream_log(ledger, CATALOG_KEY):
+        if entry.position is not None and entry.position < entries[at].position:
+            catalog.apply(entry.event)
+    return award_problems(entries[at], entries[:at], catalog)
+
+
+def stream_log(ledger: Any, key: str) -> list[Entry]:
+    """A stream's recorded events with their global log positions, in log order."""
+    recorder, originator = ledger.recorder, stream_id(key)
     from eventsourcing.sqlite import SQLiteAggregateRecorder
 
     if isinstance(recorder, SQLiteAggregateRecorder):

@@ -281,3 +281,15 @@ def test_an_award_that_no_longer_holds_cannot_be_confirmed_only_revoked(earned):
                       learner="L1", actor=f.REGISTRAR)
     [outcome] = ledger.post([f.line(by_hand)])
     assert outcome.status == "rejected" and "no longer holds (not yet mastered: C1)" in outcome.rejection.reason
+
+
+def test_one_award_is_checked_from_the_store_as_verify_checks_it(earned):
+    from ledger.credit.log import award_problems_in_store
+
+    ledger, path, _, docs = earned
+    propose(ledger, path)
+    award = approve(ledger, "L1", "CRS-1", "reg-1")
+    assert award_problems_in_store(ledger, "L1", award["credit_event_id"]) == []
+    alter_stored_event(ledger.env, docs["c1_high"]["event_id"], b'\\"score\\":3.5', b'\\"score\\":1.5')
+    problems = award_problems_in_store(ledger, "L1", award["credit_event_id"])
+    assert any("score 3.5 (the log: 1.5)" in p for p in problems), problems

@@ -36,14 +36,14 @@ class Settings:
     def is_sqlite(self) -> bool:
         return not self.store.startswith(("postgresql://", "postgres://"))
 
-    @classmethod
-    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        environ = os.environ if environ is None else environ
     @property
     def shown_store(self) -> str:
         """The store as messages, logs and status pages show it: a URL's password masked."""
         return self.store if self.is_sqlite else _mask_password(self.store)
 
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
         file_values: dict[str, str] = {}
         config_path = Path(environ.get("LEDGER_CONFIG", "ledger.toml"))
         if config_path.is_file():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 from typing import Any
 
 log = logging.getLogger("ledger.relay")
@@ -18,9 +17,8 @@ log = logging.getLogger("ledger.relay")
 
 class CheckpointSender:
     def __init__(self, reader: Any, bootstrap: str, names: Any) -> None:
-        anchor = getattr(reader, "anchor", None)
-        self.file: Path | None = getattr(anchor, "checkpoints_file", None)
-        self.bootstrap, self.names = bootstrap, names
+        self.reader, self.bootstrap, self.names = reader, bootstrap, names
+        self.signs = getattr(reader, "anchor", None) is not None  # a ledger keeps checkpoints; other readers none
         self.producer = None
         self.failed = False
         self._wake = threading.Event()
@@ -29,7 +27,7 @@ class CheckpointSender:
 
     def after_commit(self) -> None:
         """Ask for the newest checkpoint to be sent; returns at once."""
-        if self.file is None:
+        if not self.signs:
             return
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="relay-checkpoints", daemon=True)
@@ -56,10 +54,9 @@ class CheckpointSender:
         try:
             from kafka import KafkaProducer
 
-            from consumers.checkpoint_publisher import publish_checkpoint
-            from ledger.checkpoints import last_checkpoint
+            from consumers.checkpoint_publisher import latest_checkpoint, publish_checkpoint
 
-            checkpoint = last_checkpoint(self.file)
+            checkpoint = latest_checkpoint(self.reader)
             if checkpoint is None:
                 return False
             if self.producer is None:

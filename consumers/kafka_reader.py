@@ -77,6 +77,7 @@ class KafkaEventReader:
                 buffer.clear()
             self.emitted = after
         ends = self.consumer.end_offsets(self.partitions)
+        confirmed = True  # `ends` were read after the last poll
         out: list[tuple[int, Any]] = []
         deadline = time.monotonic() + 30
         while len(out) < limit:
@@ -86,6 +87,13 @@ class KafkaEventReader:
                 if time.monotonic() > deadline:
                     break
                 self._fill()
+                confirmed = False
+                continue
+            if not confirmed and not all(self.buffers.values()):
+                # A transaction's commit markers reach the partitions one by one: a partition that
+                # looked read to its end may be about to show the same transaction the others did
+                # (passing its lower positions over now would drop them). Ask again, after the poll.
+                ends, confirmed = self.consumer.end_offsets(self.partitions), True
                 continue
             heads = [tp for tp in self.partitions if self.buffers[tp]]
             if not heads:

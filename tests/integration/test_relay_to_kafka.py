@@ -150,3 +150,46 @@ def test_a_partition_that_cannot_be_read_to_its_end_is_an_error_not_an_empty_par
             _max_position(consumer, tp, 0, end + 5, seconds=2)
     finally:
         consumer.close()
+
+
+def test_a_transaction_that_shows_on_one_partition_before_the_others_is_read_whole(kafka, tmp_path):
+    # The commit markers of one transaction reach the partitions one by one, so an end-offset
+    # snapshot can show it committed on partition 0 and not yet on the others. Simulated on the
+    # real broker: until the reader asks for the end offsets again, only partition 0 shows it.
+    # Before: the reader passed partition 0's part on, then dropped the others' lower positions.
+    ledger = make_ledger(tmp_path / "home")
+    lines = first_distinct_lines(generate(seed=5, learners=30).lines, 1_200)
+    list(ledger.post(lines[:600]))
+    relay(ledger, kafka.bootstrap, kafka.names)
+    reader = KafkaEventReader(kafka.bootstrap, kafka.names)
+    try:
+        first = reader.read(0, 100_000)
+        stale = reader.consumer.end_offsets(reader.partitions)
+        list(ledger.post(lines[600:]))
+        relay(ledger, kafka.bootstrap, kafka.names, batch_size=5_000)  # one transaction over every partition
+        real_end_offsets, real_poll = reader.consumer.end_offsets, reader.consumer.poll
+        asked = []
+
+        def end_offsets(partitions):
+            asked.append(1)
+            fresh = real_end_offsets(partitions)
+            return fresh if len(asked) > 1 else {tp: fresh[tp] if tp.partition == 0 else stale[tp] for tp in fresh}
+
+        def poll(**kwargs):
+            polled = real_poll(**kwargs)
+            if len(asked) > 1:
+                return polled
+            for tp, records in list(polled.items()):
+                if tp.partition != 0:  # not visible yet: fetch it again later
+                    reader.consumer.seek(tp, records[0].offset)
+                    del polled[tp]
+            return polled
+
+        reader.consumer.end_offsets, reader.consumer.poll = end_offsets, poll
+        later = []
+        while batch := reader.read(first[-1].position if not later else later[-1].position, 100_000):
+            later += batch
+    finally:
+        reader.close()
+    stored = ledger.read(0, 1_000_000)
+    assert [e.position for e in first + later] == [e.position for e in stored]

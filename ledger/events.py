@@ -22,7 +22,9 @@ from pydantic import (
 )
 
 # Pseudonymous ids only: a narrow alphabet keeps names, e-mail addresses and unicode
-# look-alikes (which would make two "equal" ids differ) out of the ledger.
+# look-alikes (which would make two "equal" ids differ) out of the ledger. The whole value must
+# match: pydantic-core's regex engine reads `$` as the end of the text (Python's `re` would let
+# a trailing newline through, hence `\Z` in api/app.py), and JSON Schema readers read it so too.
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=300)]

@@ -41,3 +41,35 @@ def test_status_with_the_broker_down_fails_fast_in_one_line(tmp_path):
     assert "Traceback" not in shown.stderr
     assert lines[0].count("KafkaTimeoutError") == 1, lines[0]  # before: the exception's name, twice
     assert took < 15, f"status took {took:.1f} s with the broker down (it was 31 s)"
+
+
+def test_metrics_show_the_relay_position_and_ingest_lag_when_kafka_is_configured(kafka, tmp_path, monkeypatch):
+    from api.app import create_app
+    from api.service import Service
+    from consumers.relay import relay
+    from ledger.config import Settings
+    from tests import factories as f
+    from tests.conftest import make_ledger
+
+    home = tmp_path / "home"
+    ledger = make_ledger(home)
+    list(ledger.post([f.line(d) for d in f.setup(["L1"])] + [f.line(f.assessment("L1", days=-1))]))
+    relay(ledger, kafka.bootstrap, kafka.names)
+    list(ledger.post([f.line(f.assessment("L1", days=-2))]))  # recorded, not yet relayed
+    monkeypatch.setenv("LEDGER_KAFKA_PREFIX", kafka.names.prefix)
+    settings = Settings.load({**os.environ, "LEDGER_HOME": str(home), "LEDGER_KAFKA_BOOTSTRAP": kafka.bootstrap})
+    service = Service(settings, project=False)
+    try:
+        app = create_app(settings, service=service)
+        app.state.service = service  # what the app's startup does
+        text = app.state.metrics.render().decode()
+    finally:
+        service.close()
+    figures = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+               if line.startswith(("ledger_kafka_up", "ledger_relay_", "ledger_ingest_", "ledger_store_head"))}
+    head = ledger.head_position()
+    assert figures["ledger_kafka_up"] == 1.0
+    assert figures["ledger_store_head_position"] == head
+    assert 0 < figures["ledger_relay_position"] < head
+    assert figures["ledger_relay_lag_events"] == head - figures["ledger_relay_position"]
+    assert figures["ledger_ingest_lag_messages"] == 0

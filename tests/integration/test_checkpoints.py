@@ -154,3 +154,23 @@ def test_checkpoints_are_published_to_their_topic(ledger, kafka):
         producer.close()
     assert read_checkpoints(kafka.bootstrap, kafka.names) == [first, second]
     assert all(isinstance(c, Checkpoint) for c in read_checkpoints(kafka.bootstrap, kafka.names))
+
+
+def test_a_log_recorded_before_checkpoints_is_named_unanchored_until_one_is_signed(ledger):
+    ledger.anchor.after_save = lambda *saved: None  # as a ledger before this feature posted
+    post(ledger, f.setup(["L1"]) + [f.assessment("L1") for _ in range(5)])
+    report = ledger.verify()
+    assert not report.ok and "no signed checkpoint covers the 8 recorded events" in report.broken[0]["reason"]
+    made = ledger.anchor.checkpoint(ledger.recorder)
+    assert made.tree_size == 8 and ledger.verify().ok
+
+
+def test_a_torn_tree_state_is_recomputed_from_the_log_and_agrees_with_the_signed_series(ledger):
+    post(ledger, f.setup(["L1"]))
+    post(ledger, [f.assessment("L1") for _ in range(5)])
+    (ledger.anchor.dir / "tree.json").write_text('{"size": 8, "frontier": ["ab')  # a crash mid-write
+    post(ledger, [f.assessment("L1") for _ in range(2)])
+    series = list(checkpoints.read_checkpoints(ledger.anchor.checkpoints_file))
+    assert [c.tree_size for c in series] == [3, 8, 10]
+    report = ledger.verify()
+    assert report.ok and report.checkpoints == 3

@@ -224,7 +224,7 @@ def _relay_until_caught_up(reader, session, names, run, batch_size, progress, sh
             # kafka-python fails a batch that ran out of retries or time without marking the
             # transaction failed, so a commit could succeed without it: a hole in the topic that
             # no scan can see. Every message must be acknowledged before the commit is asked for.
-            producer.flush()
+            _flush(producer)
             unsent = next((f for f in futures if not f.succeeded()), None)
             if unsent is not None:
                 raise UnsentMessages(f"{sum(not f.succeeded() for f in futures)} of {len(futures)} messages "
@@ -247,6 +247,27 @@ def _relay_until_caught_up(reader, session, names, run, batch_size, progress, sh
         after_commit()
         if progress is not None:
             progress(last, head)
+
+
+def _flush(producer: KafkaProducer, seconds: float = 60.0) -> None:
+    """Wait until every message sent is acknowledged or failed, but not forever: kafka-python
+    3.0.12 never completes the messages of a producer that was fenced (another relay, or the
+    coordinator aborting a transaction that outlived transaction.timeout.ms), so a plain flush()
+    hung the relay for good (seen with two relays). The transaction manager's error state is asked
+    between short waits; past the transaction timeout (60 s) the coordinator aborts it anyway, so
+    giving up then costs only a redo by a new producer."""
+    manager = getattr(producer, "_transaction_manager", None)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            producer.flush(timeout=1.0)
+            return
+        except KafkaTimeoutError:
+            if manager is not None and manager.has_error():
+                error = manager.last_error
+                raise error if isinstance(error, KafkaError) else UnsentMessages(f"producer failed: {error}")
+            if time.monotonic() >= deadline:
+                raise
 
 
 def _sleep(seconds: float, should_stop: Callable[[], bool]) -> None:

@@ -128,16 +128,6 @@ app.command()(integrity.checkpoint)
 app.command("verify-proof")(integrity.verify_proof)
 
 
-def _pages(ledger: Ledger, size: int = 20_000):
-    position = 0
-    while True:
-        page = ledger.read(after=position, limit=size)
-        if not page:
-            return
-        yield page
-        position = page[-1].position
-
-
 @app.command()
 def demo(
     seed: int = typer.Option(7, help="Random seed; the same seed makes the same district."),

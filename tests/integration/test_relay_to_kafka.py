@@ -5,6 +5,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 
@@ -80,29 +81,47 @@ def test_every_partition_meets_the_reference_data_before_the_learner_events_that
         assert types[:first_learner_event].count("course.defined") == 8
 
 
+def _first_commit_seen(proc, seconds=120):
+    """Blocks until the relay logs its first committed batch (True) or exits or time runs out."""
+    seen = threading.Event()
+
+    def watch():
+        for line in proc.stderr:
+            if b"relay: committed positions" in line:
+                seen.set()
+        # the pipe is read to its end so that the relay never blocks on a full stderr
+
+    threading.Thread(target=watch, daemon=True).start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        if seen.wait(0.05):
+            return True
+    return seen.is_set()
+
+
 def test_a_relay_killed_again_and_again_still_delivers_exactly_once(kafka, tmp_path):
     home = tmp_path / "home"
     ledger = recorded_district(home, events=6_000, learners=80)
     command = [sys.executable, "-c",
-               "from consumers.relay import last_relayed_position, relay; from consumers.topics import Names; "
-               "from tests.conftest import make_ledger; import os; "
+               "import logging, os; logging.basicConfig(level=logging.INFO); "
+               "from consumers.relay import relay; from consumers.topics import Names; "
+               "from tests.conftest import make_ledger; "
                "relay(make_ledger(os.environ['LEDGER_HOME']), os.environ['LEDGER_KAFKA_BOOTSTRAP'], "
                "Names.from_env(), batch_size=100)"]
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import consumers.relay, tests.conftest"], check=True)
-    startup = time.perf_counter() - started
+    # Each kill lands a random moment after the relay's first committed batch of that run: a fixed
+    # delay from the start killed every run before it sent anything on a slower machine.
     rng = random.Random(3)
-    kills, positions = 0, []
+    positions = []
     for _ in range(10):
         proc = subprocess.Popen(command, env=kafka.env(home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(startup + rng.uniform(0.3, 1.2))
+        if _first_commit_seen(proc):
+            time.sleep(rng.uniform(0.0, 0.4))
         if proc.poll() is not None:
-            assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]
+            assert proc.returncode == 0, f"the relay exited {proc.returncode}"
             break
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         positions.append(last_relayed_position(kafka.bootstrap, kafka.names.events))
-        kills += 1
     finished = subprocess.run(command, env=kafka.env(home), capture_output=True, timeout=300)
     assert finished.returncode == 0, finished.stderr.decode()[-2000:]
     mid_stream = [p for p in positions if 0 < p < ledger.head_position()]

@@ -78,7 +78,7 @@ def credit_badge(request: Request, grant: Key,
                  course_id: Annotated[str, Path(description="A course id.", examples=["CRS-1"])]) -> JSONResponse:
     """The award as an Open Badges 3.0 credential (unsigned), for whoever may read the learner."""
     from api.app import ID
-    from ledger.badges import open_badge
+    from credentials.badges import open_badge
     from ledger.learners import learner_facts
     from projections.credential_checks import Refusal, issuable
 

@@ -181,7 +181,7 @@ def credit_badge(learner: str, course: str,
                  ) -> None:
     """The awarded credit as an Open Badges 3.0 credential (unsigned JSON); refused, with the
     reason, for a revoked or flagged award, or when the log does not verify."""
-    from ledger.badges import open_badge
+    from credentials.badges import open_badge
     from ledger.streams import CATALOG_KEY
     from projections.credential_checks import badge_refusal
 

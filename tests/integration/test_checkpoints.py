@@ -13,7 +13,7 @@ from consumers.projector import run_projections
 from ledger import checkpoints, merkle
 from ledger.anchor import CHUNK
 from ledger.proofs import check_anchor, check_document, decision_anchor
-from ledger.badges import open_badge
+from credentials.badges import open_badge
 from ledger.checkpoints import Checkpoint
 from projections.audit import build_audit, render_text
 from tests import factories as f

@@ -6,7 +6,7 @@ import pytest
 
 from consumers.credit_engine import CreditError, approve, propose, revoke
 from consumers.projector import run_projections
-from ledger.badges import open_badge
+from credentials.badges import open_badge
 from projections import official
 from projections.audit import build_audit
 from projections.audit_html import render_html

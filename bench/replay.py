@@ -50,7 +50,7 @@ def main() -> None:
     args = parser.parse_args()
     from consumers.projector import run_projections
     from projections import official
-    from projections.research import iter_histories, replay
+    from research.replay import iter_histories, replay
 
     home = prepared_home(args.events)
     path = home / "projections.duckdb"  # shared with bench/queries.py: projected once, caught up here

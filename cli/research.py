@@ -42,7 +42,7 @@ def _reading(as_of: Optional[str], known_at: Optional[str], as_json: bool, count
 
 
 def _params(pairs: Optional[list[str]], as_json: bool) -> dict[str, Any]:
-    from projections.models import ModelError, parse_params
+    from research.models import ModelError, parse_params
 
     try:
         return parse_params(pairs or [])
@@ -52,7 +52,7 @@ def _params(pairs: Optional[list[str]], as_json: bool) -> dict[str, Any]:
 
 def _run(work, as_json: bool):
     """Run model work, turning a model's failure into a one-line error."""
-    from projections.models import ModelError
+    from research.models import ModelError
 
     try:
         return work()
@@ -71,13 +71,13 @@ def replay(
     """Replay the whole evidence history into a model; its trajectories go to Parquet, never
     to the official tables."""
     from projections.export import write_replay
-    from projections.models import build
     from projections.queries import counted_pairs
-    from projections.research import OFFICIAL, iter_histories, replay as run_replay
+    from research.models import in_effect
+    from research.replay import OFFICIAL, iter_histories, replay as run_replay
 
     params = _params(param, as_json)
     if model != OFFICIAL:
-        _run(lambda: build(model, params), as_json)  # refuse a bad name or parameter before reading anything
+        _run(lambda: in_effect(model, params), as_json)  # refuse a bad name or parameter before reading anything
     # One competency's histories at a time, straight from DuckDB: a 10M-event district's
     # history loaded whole took 9 GB.
     with _reading(as_of, known_at, as_json, counted_pairs) as (con, source, moments, total):
@@ -90,7 +90,7 @@ def replay(
         out = settings().home / "research" / f"replay-{safe}-{stamp}.parquet"
     write_replay(result, out, source)
     mastered = result.mastered()
-    summary = {"ok": True, "model": model, "params": params, "out": str(out), "rows": result.table.num_rows,
+    summary = {"ok": True, "model": model, "params": result.params, "out": str(out), "rows": result.table.num_rows,
                "learners": result.learners, "learner_competencies": result.pairs, "mastered": mastered,
                "fitted": result.fitted, **source}
     if as_json:
@@ -104,8 +104,8 @@ def replay(
 @models_app.command("list")
 def models_list(as_json: bool = JsonOption) -> None:
     """The built-in models and how to name your own."""
-    from projections.models import BUILT_IN
-    from projections.research import OFFICIAL
+    from research.models import BUILT_IN
+    from research.replay import OFFICIAL
 
     rows = {OFFICIAL: "each competency's own official method and parameters", **BUILT_IN}
     if as_json:
@@ -130,9 +130,15 @@ def models_compare(
 ) -> None:
     """How many learners' mastery decisions differ between two models, per competency and overall."""
     from projections.queries import counted_pairs
-    from projections.research import compare, iter_histories, replay as run_replay
+    from research.replay import compare, iter_histories, replay as run_replay
+
+    from research.models import in_effect
+    from research.replay import OFFICIAL
 
     pa_, pb_ = _params(param_a, as_json), _params(param_b, as_json)
+    for name, params in ((a, pa_), (b, pb_)):
+        if name != OFFICIAL:
+            _run(lambda: in_effect(name, params), as_json)
     with _reading(as_of, known_at, as_json, counted_pairs) as (con, source, moments, total):
         with progress_bar(f"replaying {a} and {b}", 2 * total, enabled=not as_json) as bar:
             ra = _run(lambda: run_replay(iter_histories(con, **moments), a, pa_, progress=bar.update, total=total),
@@ -168,40 +174,70 @@ def models_evaluate(
     models: list[str] = typer.Argument(..., help="Models to score; give parameters as name?k=v&k=v or with --param "
                                                  "(applies to every model)."),
     param: Optional[list[str]] = ParamOption,
-    folds: int = typer.Option(5, "--folds", min=1,
-                              help="Learner-wise folds for models that fit (1 = fit and score on the same learners)."),
+    folds: int = typer.Option(5, "--folds", min=1, help="Learner-grouped folds, balanced by answers "
+                                                         "(1 = fit and score on the same learners)."),
+    seed: int = typer.Option(0, "--seed", help="Orders equally sized learners before folding."),
     as_of: Optional[str] = AsOfOption,
     known_at: Optional[str] = KnownAtOption,
+    per_fold: bool = typer.Option(False, "--per-fold", help="Also print every fold's scores."),
     per_competency: bool = typer.Option(False, "--per-competency", help="Also print every competency's scores."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Predict every assessment from the evidence before it; AUC, RMSE and log loss per model."""
+    """Predict every answer from the answers before it: per-fold AUC, RMSE, log loss and
+    accuracy as mean ± std (the figure papers report), the pooled figure beside it."""
     from projections.queries import counted_competencies
-    from projections.research import evaluate, iter_histories
+    from research.models import in_effect
+    from research.protocol import answers_per_learner, assign_folds, evaluate
+    from research.replay import OFFICIAL, iter_histories
 
     shared = _params(param, as_json)
     specs = [_split_spec(m, shared, as_json) for m in models]
+    for name, params in specs:
+        if name != OFFICIAL:
+            _run(lambda: in_effect(name, params), as_json)  # a bad name or parameter fails before any work
     results = []
     # Each model reads the histories again, one competency at a time: all of a 10M-event
     # district's at once took 9 GB.
     with _reading(as_of, known_at, as_json, counted_competencies) as (con, source, moments, total):
+        try:
+            fold_of = assign_folds(answers_per_learner(con, **moments), folds, seed)
+        except ValueError as error:
+            fail(str(error), as_json=as_json)
         with progress_bar("evaluating", len(specs) * total, enabled=not as_json) as bar:
             for i, (name, params) in enumerate(specs):
                 results.append((name, params, _run(lambda: evaluate(
-                    iter_histories(con, **moments), name, params, folds=folds, total=total,
+                    iter_histories(con, **moments), name, params, fold_of, folds=folds, seed=seed, total=total,
                     progress=lambda d, t: bar.update(i * total + d)), as_json)))
-    ranked = sorted(results, key=lambda r: (r[2].overall.logloss is None, r[2].overall.logloss or 0.0))
+    ranked = sorted(results, key=lambda r: (r[2].summary["logloss"][0] is None, r[2].summary["logloss"][0] or 0.0))
     if as_json:
-        emit_json({**source, "folds": folds, "models": [
-            {"model": name, "params": params, "overall": ev.overall.as_dict(),
-             "competencies": {c: s.as_dict() for c, s in ev.per_competency.items()}} for name, params, ev in ranked]})
+        emit_json({**source, "folds": folds, "seed": seed, "models": [
+            {**ev.as_dict(per_fold), "params": params} for name, params, ev in ranked]})
         return
-    typer.echo(f"{'model':<28} {'n':>7} {'AUC':>6} {'RMSE':>6} {'logloss':>8}   (best log loss first; folds={folds})")
+    typer.echo(f"folds={folds} seed={seed}: mean ± std over folds (comparable with papers); pooled = all folds' "
+               "predictions scored at once; best mean log loss first")
+    typer.echo(f"{'model':<24} {'n':>7} {'AUC':>15} {'RMSE':>15} {'logloss':>15} {'accuracy':>15} "
+               f"{'pooled AUC':>10} {'pooled RMSE':>11}")
     for name, params, ev in ranked:
-        typer.echo(f"{_label(name, params):<28} {_row(ev.overall)}")
+        summary = ev.summary
+        typer.echo(f"{_label(name, params):<24} {ev.pooled.n:>7} "
+                   + " ".join(f"{_pm(*summary[m]):>15}" for m in ("auc", "rmse", "logloss", "accuracy"))
+                   + f" {_num(ev.pooled.auc):>10} {_num(ev.pooled.rmse):>11}")
+        if per_fold:
+            for k, scores in enumerate(ev.per_fold, 1):
+                typer.echo(f"  fold {k:<19} {_row(scores)}")
         if per_competency:
             for competency, scores in ev.per_competency.items():
-                typer.echo(f"  {competency:<26} {_row(scores)}")
+                typer.echo(f"  {competency:<24} {_row(scores)}")
+        for warning in ev.warnings:
+            typer.echo(f"warning: {warning}", err=True)
+
+
+def _num(value) -> str:
+    return format(value, ".4f") if value is not None else "—"
+
+
+def _pm(mean, std) -> str:
+    return f"{mean:.4f}±{std:.4f}" if mean is not None else "—"
 
 
 def _split_spec(spec: str, shared: dict[str, Any], as_json: bool) -> tuple[str, dict[str, Any]]:
@@ -215,8 +251,7 @@ def _label(name: str, params: dict[str, Any]) -> str:
 
 
 def _row(scores) -> str:
-    fmt = lambda v, spec: format(v, spec) if v is not None else "—"  # noqa: E731
-    return f"{scores.n:>7} {fmt(scores.auc, '6.3f'):>6} {fmt(scores.rmse, '6.3f'):>6} {fmt(scores.logloss, '8.4f'):>8}"
+    return (f"{scores.n:>7} " + " ".join(f"{_num(getattr(scores, m)):>15}" for m in ("auc", "rmse", "logloss", "accuracy")))
 
 
 def export(

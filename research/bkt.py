@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+
+from projections.methods import Estimate
+from research.model_base import ModelError, Scale
 
 # Probabilities are kept off 0 and 1 so no sequence ever has zero likelihood.
 _EPS = 1e-6
@@ -41,21 +45,29 @@ class BKTParams:
 class Step:
     known: float  # P(known | answers so far), after the learning transition
     correct_next: float  # P(the next answer is right | answers so far)
+    unknown: float = 0.0  # P(not known | answers so far), kept apart from 1 - known (see trace)
 
 
 def trace(p: BKTParams, answers: Sequence[bool]) -> tuple[float, list[Step]]:
     """The prediction before any answer, and the belief after each answer."""
-    known = p.prior
-    first = known * (1 - p.slip) + (1 - known) * p.guess
+    # P(known) and P(not known) are carried as two numbers, never one as 1 - the other: after a
+    # long run of right answers P(not known) falls below 1e-16, and `1 - known` would round it to
+    # exactly 0, after which no wrong answer could ever lower the belief again.
+    known, unknown = p.prior, 1 - p.prior
+    first = known * (1 - p.slip) + unknown * p.guess
     steps = []
     for right in answers:
         if right:
-            seen_known, seen_unknown = known * (1 - p.slip), (1 - known) * p.guess
+            seen_known, seen_unknown = known * (1 - p.slip), unknown * p.guess
         else:
-            seen_known, seen_unknown = known * p.slip, (1 - known) * (1 - p.guess)
-        posterior = seen_known / max(seen_known + seen_unknown, _EPS)
-        known = posterior * (1 - p.forget) + (1 - posterior) * p.learn
-        steps.append(Step(known, known * (1 - p.slip) + (1 - known) * p.guess))
+            seen_known, seen_unknown = known * p.slip, unknown * (1 - p.guess)
+        total = seen_known + seen_unknown
+        if total <= 0.0:  # both states ruled out (slip and guess exactly 0): keep the belief
+            total, seen_known, seen_unknown = 1.0, known, unknown
+        post_known, post_unknown = seen_known / total, seen_unknown / total
+        known = post_known * (1 - p.forget) + post_unknown * p.learn
+        unknown = post_unknown * (1 - p.learn) + post_known * p.forget
+        steps.append(Step(known, known * (1 - p.slip) + unknown * p.guess, unknown))
     return first, steps
 
 
@@ -162,3 +174,48 @@ def simulate(p: BKTParams, learners: int, answers: int, seed: int) -> list[list[
             known = (rng.random() >= p.forget) if known else (rng.random() < p.learn)
         out.append(seq)
     return out
+
+
+# --- the model as research replays use it ----------------------------------------------------
+
+
+class BKT:
+    """Bayesian Knowledge Tracing. An answer is right when its score reaches the mastery
+    threshold. With `fit=True` (the default unless all four parameters are given) the
+    parameters are fitted by EM per competency, starting from the given ones."""
+
+    def __init__(self, prior: float | None = None, learn: float | None = None, guess: float | None = None,
+                 slip: float | None = None, forget: float = 0.0, fit: bool | None = None, forgets: bool = False,
+                 mastery_p: float = 0.95) -> None:
+        given = {"prior": prior, "learn": learn, "guess": guess, "slip": slip}
+        start = {k: v for k, v in given.items() if v is not None}
+        try:
+            self.params = BKTParams(**start, forget=forget).checked()
+        except (TypeError, ValueError) as error:
+            raise ModelError(f"bkt: {error}") from None
+        self.fitting = fit if fit is not None else len(start) < 4
+        self.forgets, self.mastery_p = forgets, mastery_p
+        self.result: Fit | None = None
+
+    def fit(self, histories: Sequence[Sequence[float]], scale: Scale) -> None:
+        if self.fitting:
+            self.result = fit([[scale.reached(s) for s in h] for h in histories], self.params,
+                                  forgets=self.forgets)
+            self.params = self.result.params
+
+    def settings(self) -> dict[str, Any]:
+        """What took effect: the starting parameters, and whether EM ran from them."""
+        return {**self.params.as_dict(), "fit": self.fitting, "forgets": self.forgets, "mastery_p": self.mastery_p}
+
+    def fitted(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.params.as_dict()
+        if self.result is not None:
+            out.update(log_likelihood=round(self.result.log_likelihood, 3), em_iterations=self.result.iterations)
+        return out
+
+    def prior(self, scale: Scale) -> float:
+        return trace(self.params, [])[0]
+
+    def estimates(self, scores: Sequence[float], scale: Scale) -> list[Estimate]:
+        _, steps = trace(self.params, [scale.reached(s) for s in scores])
+        return [Estimate(None, s.known >= self.mastery_p, s.known, s.correct_next) for s in steps]

@@ -19,41 +19,19 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from projections import bkt
 from projections.methods import METHODS, Estimate, MethodError
+from research.afm import AFM
+from research.bkt import BKT
+from research.model_base import (MasteryModel, ModelError, Scale, checked_params, next_probability,  # noqa: F401
+                                 settings_in_effect, sigmoid)
+from research.pfa import PFA
 
 ENTRY_POINT_GROUP = "mastery_ledger.models"
-
-
-@dataclass(frozen=True)
-class Scale:
-    min: float
-    max: float
-    threshold: float
-
-    def fraction(self, level: float) -> float:
-        """Where `level` sits between the scale's ends, 0..1."""
-        span = self.max - self.min
-        return min(max((level - self.min) / span, 0.0), 1.0) if span > 0 else float(level >= self.threshold)
-
-    def reached(self, score: float) -> bool:
-        return score >= self.threshold
-
-
-@runtime_checkable
-class MasteryModel(Protocol):
-    def estimates(self, scores: Sequence[float], scale: Scale) -> Iterable[Estimate]: ...
-
-
-class ModelError(ValueError):
-    """A model that cannot be found, built or run as asked: the message says why."""
 
 
 # --- built-in models -----------------------------------------------------------------------
@@ -69,44 +47,6 @@ class MethodModel:
     def estimates(self, scores: Sequence[float], scale: Scale) -> list[Estimate]:
         params = {"floor": scale.min, **self.params} if self.method == "power_law" else self.params
         return METHODS[self.method](scores, params, scale.threshold)
-
-
-class BKT:
-    """Bayesian Knowledge Tracing. An answer is right when its score reaches the mastery
-    threshold. With `fit=True` (the default unless all four parameters are given) the
-    parameters are fitted by EM per competency, starting from the given ones."""
-
-    def __init__(self, prior: float | None = None, learn: float | None = None, guess: float | None = None,
-                 slip: float | None = None, forget: float = 0.0, fit: bool | None = None, forgets: bool = False,
-                 mastery_p: float = 0.95) -> None:
-        given = {"prior": prior, "learn": learn, "guess": guess, "slip": slip}
-        start = {k: v for k, v in given.items() if v is not None}
-        try:
-            self.params = bkt.BKTParams(**start, forget=forget).checked()
-        except (TypeError, ValueError) as error:
-            raise ModelError(f"bkt: {error}") from None
-        self.fitting = fit if fit is not None else len(start) < 4
-        self.forgets, self.mastery_p = forgets, mastery_p
-        self.result: bkt.Fit | None = None
-
-    def fit(self, histories: Sequence[Sequence[float]], scale: Scale) -> None:
-        if self.fitting:
-            self.result = bkt.fit([[scale.reached(s) for s in h] for h in histories], self.params,
-                                  forgets=self.forgets)
-            self.params = self.result.params
-
-    def fitted(self) -> dict[str, Any]:
-        out: dict[str, Any] = self.params.as_dict()
-        if self.result is not None:
-            out.update(log_likelihood=round(self.result.log_likelihood, 3), em_iterations=self.result.iterations)
-        return out
-
-    def prior(self, scale: Scale) -> float:
-        return bkt.trace(self.params, [])[0]
-
-    def estimates(self, scores: Sequence[float], scale: Scale) -> list[Estimate]:
-        _, steps = bkt.trace(self.params, [scale.reached(s) for s in scores])
-        return [Estimate(None, s.known >= self.mastery_p, s.known, s.correct_next) for s in steps]
 
 
 class Elo:
@@ -127,7 +67,7 @@ class Elo:
         for history in histories:
             ability = 0.0
             for n, score in enumerate(history):
-                expected = _sigmoid(ability - difficulty)
+                expected = sigmoid(ability - difficulty)
                 surprise = float(scale.reached(score)) - expected
                 ability += self.k / (1 + self.decay * n) * surprise
                 seen += 1
@@ -138,26 +78,25 @@ class Elo:
         return {"k": self.k, "decay": self.decay, "difficulty": round(self.difficulty, 6)}
 
     def prior(self, scale: Scale) -> float:
-        return _sigmoid(-self.difficulty)
+        return sigmoid(-self.difficulty)
 
     def estimates(self, scores: Sequence[float], scale: Scale) -> list[Estimate]:
         ability, out = 0.0, []
         for n, score in enumerate(scores):
-            ability += self.k / (1 + self.decay * n) * (float(scale.reached(score)) - _sigmoid(ability - self.difficulty))
-            p = _sigmoid(ability - self.difficulty)
+            ability += self.k / (1 + self.decay * n) * (float(scale.reached(score)) - sigmoid(ability - self.difficulty))
+            p = sigmoid(ability - self.difficulty)
             out.append(Estimate(None, p >= self.mastery_p, p, p))
         return out
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-max(min(x, 50.0), -50.0)))
 
 
 BUILT_IN: dict[str, str] = {
     **{name: f"official mastery method {name!r}" for name in METHODS},
     "bkt": "Bayesian Knowledge Tracing; params prior, learn, guess, slip, forget, fit, forgets, mastery_p",
     "elo": "Elo-style ability vs difficulty; params k, decay, mastery_p, difficulty",
+    "pfa": "Performance Factors Analysis (logistic on prior successes and failures); params C, mastery_p",
+    "afm": "Additive Factors Model (learner ability + opportunity count); params C, mastery_p",
 }
+FACTORIES: dict[str, Any] = {"bkt": BKT, "elo": Elo, "pfa": PFA, "afm": AFM}
 
 
 # --- finding and building models --------------------------------------------------------------
@@ -172,7 +111,8 @@ def build(name: str, params: dict[str, Any]) -> Any:
         except MethodError as error:
             raise ModelError(f"{name}: {error}") from None
         return model
-    factory = {"bkt": BKT, "elo": Elo}.get(name) or _load(name)
+    factory = FACTORIES.get(name) or _load(name)
+    params = checked_params(name, factory, params)
     try:
         model = factory(**params)
     except ModelError:
@@ -182,6 +122,16 @@ def build(name: str, params: dict[str, Any]) -> Any:
     if not isinstance(model, MasteryModel):
         raise ModelError(f"{name}: {type(model).__name__} has no estimates(scores, scale) method")
     return model
+
+
+def in_effect(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a model named so runs with, defaults and coerced flags included (what a
+    replay records), not merely what was typed."""
+    model = build(name, params)
+    if name in METHODS:
+        return dict(params)
+    factory = FACTORIES.get(name) or _load(name)
+    return settings_in_effect(factory, model, checked_params(name, factory, params))
 
 
 def _load(name: str) -> Any:
@@ -225,17 +175,6 @@ def prior_prediction(model: Any, scale: Scale) -> float:
 
 def fitted_params(model: Any) -> dict[str, Any]:
     return dict(model.fitted()) if hasattr(model, "fitted") else dict(getattr(model, "params", {}) or {})
-
-
-def next_probability(estimate: Estimate, scale: Scale) -> float:
-    """P(the next evidence reaches the threshold): the model's own, else its level on the scale."""
-    if estimate.p_next is not None:
-        return estimate.p_next
-    if estimate.p_mastery is not None:
-        return estimate.p_mastery
-    if estimate.level is None:
-        return 0.5
-    return scale.fraction(estimate.level)
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, Any]:

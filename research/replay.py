@@ -8,7 +8,6 @@ nothing here writes to the official DuckDB file.
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -18,9 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from projections.methods import Estimate
-from projections.metrics import Scores, score_predictions
-from projections.models import (MethodModel, ModelError, Scale, build, fit_model, fitted_params, next_probability,
-                                prior_prediction)
+from research.models import MethodModel, ModelError, Scale, build, fit_model, fitted_params, in_effect, next_probability
 from projections.queries import counted_score_batches
 
 # A model named "official" uses each competency's own official method and parameters.
@@ -190,7 +187,9 @@ def replay(competencies: Iterable[Competency], name: str, params: dict[str, Any]
         progress(done, total if total is not None else done)
     table = pa.concat_tables(parts) if parts else REPLAY_SCHEMA.empty_table()
     last_table = pa.concat_tables(lasts) if lasts else FINAL_SCHEMA.empty_table()
-    return Replay(name, params, table, fitted, len(learners), done, last_table)
+    # What took effect (defaults, coerced flags), not what was typed, goes into the metadata.
+    settings = dict(params) if name == OFFICIAL else in_effect(name, params)
+    return Replay(name, settings, table, fitted, len(learners), done, last_table)
 
 
 # --- compare --------------------------------------------------------------------------------
@@ -231,57 +230,3 @@ def compare(a: Replay, b: Replay, *, examples: int = 3) -> tuple[Difference, lis
                                        "a": {"mastered": mastered_a, "level": level_a, "p_mastery": p_a},
                                        "b": {"mastered": mastered_b, "level": level_b, "p_mastery": p_b}})
     return overall, [per[c] for c in sorted(per)]
-
-
-# --- evaluate -------------------------------------------------------------------------------
-
-
-def _folds(histories: Sequence[History], folds: int) -> Iterator[tuple[list[History], list[History]]]:
-    """Learner-wise splits, stable across runs: a learner's history is never in both halves."""
-    if folds <= 1:
-        yield list(histories), list(histories)
-        return
-    fold_of = {h.learner_id: zlib.crc32(h.learner_id.encode()) % folds for h in histories}
-    for k in range(folds):
-        yield [h for h in histories if fold_of[h.learner_id] != k], [h for h in histories if fold_of[h.learner_id] == k]
-
-
-def predictions(competency: Competency, name: str, params: dict[str, Any], *, folds: int = 5
-                ) -> tuple[list[bool], list[float]]:
-    """For every piece of evidence, the model's prediction from the evidence before it
-    (models that fit are fitted on the other learners when `folds` > 1)."""
-    outcomes, predicted = [], []
-    probe = _model_for(name, params, competency)
-    splits = _folds(competency.histories, folds if hasattr(probe, "fit") else 1)
-    for train, test in splits:
-        model = _fitted_model(name, params, competency, train)
-        before = prior_prediction(model, competency.scale)
-        for history in test:
-            estimates = _estimates(model, name, competency, history)
-            predicted.append(before)
-            predicted += [next_probability(e, competency.scale) for e in estimates[:-1]]
-            outcomes += [competency.scale.reached(s) for s in history.scores]
-    return outcomes, predicted
-
-
-@dataclass
-class Evaluation:
-    model: str
-    overall: Scores
-    per_competency: dict[str, Scores]
-
-
-def evaluate(competencies: Iterable[Competency], name: str, params: dict[str, Any], *, folds: int = 5,
-             progress: Progress | None = None, total: int | None = None) -> Evaluation:
-    """`competencies` may be an iterator (`iter_histories`); `total` (competencies) is then for progress."""
-    every_outcome: list[bool] = []
-    every_prediction: list[float] = []
-    per: dict[str, Scores] = {}
-    for i, competency in enumerate(competencies, 1):
-        outcomes, predicted = predictions(competency, name, params, folds=folds)
-        per[competency.competency_id] = score_predictions(outcomes, predicted)
-        every_outcome += outcomes
-        every_prediction += predicted
-        if progress is not None:
-            progress(i, total if total is not None else i)
-    return Evaluation(name, score_predictions(every_outcome, every_prediction), per)

@@ -8,7 +8,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from projections.bkt import BKTParams, simulate
+from research.bkt import BKTParams, simulate
 from tests import factories as f
 from tests.e2e.test_cli import ledger, write_lines
 
@@ -174,8 +174,11 @@ def test_evaluate_ranks_bkt_with_the_true_parameters_above_most_recent_on_simula
     result = ledger(home, "models", "evaluate", true, "most_recent", "--json")
 
     assert result.returncode == 0, result.stderr
-    scores = {m["model"]: m["overall"] for m in json.loads(result.stdout)["models"]}
+    scores = {m["model"]: m["pooled"] for m in json.loads(result.stdout)["models"]}
+    means = {m["model"]: m["mean"] for m in json.loads(result.stdout)["models"]}
     assert scores["bkt"]["n"] == scores["most_recent"]["n"] == 150 * 8
+    assert means["bkt"]["auc"] > means["most_recent"]["auc"]
+    assert means["bkt"]["rmse"] < means["most_recent"]["rmse"]
     assert scores["bkt"]["logloss"] < scores["most_recent"]["logloss"]
     assert scores["bkt"]["auc"] > scores["most_recent"]["auc"]
     assert scores["bkt"]["rmse"] < scores["most_recent"]["rmse"]
@@ -184,7 +187,7 @@ def test_evaluate_ranks_bkt_with_the_true_parameters_above_most_recent_on_simula
 def test_histories_read_a_few_rows_at_a_time_are_the_histories_read_at_once(district):
     from projections import official
     from projections.queries import counted_pairs, counted_scores
-    from projections.research import iter_histories
+    from research.replay import iter_histories
 
     with official.connect(district / "projections.duckdb", read_only=True) as con:
         expected: dict[tuple[str, str], list[tuple[str, float]]] = {}

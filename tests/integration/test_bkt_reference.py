@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from projections.bkt import BKTParams, fit, log_likelihood, simulate, trace
+from research.bkt import BKTParams, fit, log_likelihood, simulate, trace
 from tests.factories import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[2]

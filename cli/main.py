@@ -512,11 +512,13 @@ from cli.catalogue import register as _register_catalogue  # noqa: E402
 from cli.credit import register as _register_credit  # noqa: E402
 from cli.research import register as _register_research  # noqa: E402
 from cli.service import register as _register_service  # noqa: E402
+from cli.privacy import register as _register_privacy  # noqa: E402
 
 _register_catalogue(app)
 _register_credit(app)
 _register_research(app)
 _register_service(app)
+_register_privacy(app)
 
 
 def main() -> None:

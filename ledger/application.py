@@ -18,11 +18,13 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import get_topic
 
-from ledger.canonical import GENESIS, chain_hash, sha256_hex
+from ledger.canonical import GENESIS, chain_hash
 from ledger.config import ConfigError, PostgresStore, Settings
 from ledger.credit.log import recorded_history
 from ledger.events import upcast
 from ledger.intake import Rejection, Submission, parse
+from ledger.personal_data import ERASURE_TYPE, person_of
+from ledger.shredding import Shredder
 from ledger.store_queries import first_events, stream_versions
 from ledger.streams import (CATALOG_KEY, RECORDED_TOPIC, PendingReceipt, Receipt, Stream, receipt_created,
                             stream_id, stream_key)
@@ -139,6 +141,15 @@ class Ledger(Application):
         )
         # The Merkle tree over the log and its signed checkpoints (ledger.anchor), kept in the home.
         self.anchor = Anchor.for_settings(settings)
+        # Per-person data keys (ledger.shredding): personal fields are encrypted before hashing.
+        self.shredder = Shredder.for_settings(settings)
+        if self.shredder.keys.pending():  # an erasure a crash interrupted is rolled forward first
+            from ledger.erasure import finish_pending
+            finish_pending(self)
+
+    def close(self) -> None:
+        self.shredder.keys.close()
+        super().close()
 
     def construct_transcoder(self) -> OrjsonTranscoder:
         transcoder = OrjsonTranscoder()
@@ -243,13 +254,18 @@ class Ledger(Application):
         stored = self._receipts([item.event.event_id for _, item in batch if isinstance(item, Submission)]) \
             if look_up_receipts else {}
         refusals: list[tuple[int, UUID, str, str]] = []  # outcome position, event id, fingerprint, key
+        erased, data_keys = self._personal(batch)
         for index, item in batch:
             if isinstance(item, Rejection):
                 outcomes.append(Outcome(index, "rejected", None, item))
                 continue
             event = item.event
             key = stream_key(event.kind, event.learner_id)
-            fingerprint = sha256_hex(item.fingerprint_source)
+            if event.learner_id in erased and event.type != ERASURE_TYPE:
+                outcomes.append(Outcome(index, "rejected", str(event.event_id), Rejection(
+                    "learner_id", f"learner {event.learner_id} has been erased; nothing more is recorded about them")))
+                continue
+            stored_form, fingerprint = self.shredder.seal_event(item.stored, data_keys.get(person_of(item.stored)))
             event_id = str(event.event_id)
             receipt = receipts.get(event.event_id) or stored.get(event.event_id)
             if receipt is not None:
@@ -269,7 +285,7 @@ class Ledger(Application):
                 refusals.append((len(outcomes), event.event_id, fingerprint, key))
                 outcomes.append(Outcome(index, "rejected", event_id, problem))
                 continue
-            stream.record(item.stored, recorded_at)
+            stream.record(stored_form, recorded_at)
             receipts[event.event_id] = PendingReceipt(key, fingerprint)
             outcomes.append(Outcome(index, "accepted", event_id))
         refused: set[str] = set()
@@ -287,6 +303,15 @@ class Ledger(Application):
         changed = [s for s in streams.values() if any(isinstance(e, Stream.Recorded) for e in s.pending_events)]
         return outcomes, changed, receipts, refused
 
+    def _personal(self, batch: list[tuple[int, Submission | Rejection]]) -> tuple[set[str], dict[str, bytes | None]]:
+        """The batch's erased learners (asked of the key store every batch: another process may
+        have erased one) and the data keys of the persons its personal fields belong to."""
+        learners = {i.event.learner_id for _, i in batch if isinstance(i, Submission) and i.event.learner_id}
+        erased = self.shredder.erased(learners) if learners else set()
+        self.shredder.forget(erased)
+        persons = {p for _, i in batch if isinstance(i, Submission) and (p := person_of(i.stored))} - erased
+        return erased, self.shredder.data_keys(persons, create=True) if persons else {}
+
     def _stream(self, key: str) -> Stream:
         try:
             return self.repository.get(stream_id(key))
@@ -303,15 +328,19 @@ class Ledger(Application):
     # --- reading ---------------------------------------------------------------------
 
     def stream_events(self, key: str) -> list[LoggedEvent]:
-        """A stream's events in order (positions here are versions within the stream)."""
-        out = []
+        """A stream's events in order (positions here are versions within the stream), personal
+        fields decrypted: the one read point every reader of a record goes through (CLI, API,
+        audit, badges); `[erased]` in their place once the person is erased."""
+        rows = []
         for stored in self.recorder.select_events(stream_id(key)):
             if stored.topic != RECORDED_TOPIC:
                 continue
             state = orjson.loads(stored.state)
-            out.append(LoggedEvent(stored.originator_version, key, state["hash"], upcast(orjson.loads(state["body"])),
-                                   state["body"]))
-        return out
+            rows.append((stored.originator_version, state["hash"], orjson.loads(state["body"]), state["body"]))
+        opened = self.shredder.open_events([body for _, _, body, _ in rows],
+                                           erased=any(body["type"] == ERASURE_TYPE for _, _, body, _ in rows))
+        return [LoggedEvent(version, key, hash_, upcast(event), text)
+                for (version, hash_, _, text), event in zip(rows, opened)]
 
     def learner_events(self, learner_id: str) -> list[LoggedEvent]:
         return self.stream_events(f"learner:{learner_id}")

@@ -7,6 +7,8 @@
     LEDGER_KAFKA_BOOTSTRAP   host:port of Kafka; unset means no Kafka (the embedded default)
     LEDGER_CHECKPOINT_KEY_FILE  the Ed25519 key that signs Merkle checkpoints (default
                              $LEDGER_HOME/checkpoint-key.pem; kept out of the store on purpose)
+    LEDGER_MASTER_KEY_FILE   the key that wraps every person's data key (ledger.shredding); unset, the
+                             embedded default makes $LEDGER_HOME/master.key once and warns to back it up
     LEDGER_CONFIG            path of a TOML file with the same keys in lower case, without the prefix
 """
 
@@ -31,6 +33,7 @@ class Settings:
     projections: Path
     kafka_bootstrap: str | None
     checkpoint_key_file: Path | None = None  # None: $home/checkpoint-key.pem
+    master_key_file: Path | None = None  # None: $home/master.key, generated when missing
 
     @property
     def is_sqlite(self) -> bool:
@@ -64,6 +67,7 @@ class Settings:
             projections=Path(get("projections") or home / "projections.duckdb"),
             kafka_bootstrap=get("kafka_bootstrap"),
             checkpoint_key_file=Path(get("checkpoint_key_file") or home / "checkpoint-key.pem"),
+            master_key_file=Path(get("master_key_file")) if get("master_key_file") else None,
         )
 
 

@@ -301,6 +301,16 @@ class CreditConfirmedPayload(Model):
     note: Text | None = None
 
 
+# --- personal data ----------------------------------------------------------------------------
+
+
+class PersonErasedPayload(Model):
+    """A person's data key was destroyed (ledger.erasure). No personal data: the reason is a
+    code, not free text, and the person is the envelope's pseudonymous learner_id."""
+
+    reason: Literal["data_subject_request", "retention_ended", "legal_order", "other"]
+
+
 # --- envelope ---------------------------------------------------------------------------------
 
 Role = Literal["teacher", "advisor", "registrar", "school_system", "district_admin", "ledger_service"]
@@ -400,6 +410,7 @@ MODELS: dict[tuple[str, int], type[Envelope]] = {
         ("credit.awarded", 1, CreditAwardedPayload, "learner", {"registrar"}),
         ("credit.revoked", 1, CreditRevokedPayload, "learner", {"registrar"}),
         ("credit.confirmed", 1, CreditConfirmedPayload, "learner", {"registrar"}),
+        ("person.erased", 1, PersonErasedPayload, "learner", {"district_admin"}),
     ]
 }
 

@@ -1,0 +1,198 @@
+"""Crypto-shredding: personal fields encrypted per person, so destroying a key erases the text.
+
+Every person the ledger holds personal data about gets a 256-bit data key, wrapped (AES-256-GCM)
+by the operator's master key and kept in the key store (`ledger.key_store`). Before an event is
+hashed and stored, each personal field (`ledger.personal_data`) is replaced by
+`pd1:` + base64(nonce | AES-256-GCM ciphertext), bound by associated data to the event id and
+the field's path. The chain hashes the ciphertext, so erasing the key leaves `verify` passing.
+
+The idempotency fingerprint of an event with personal fields is an HMAC keyed by the person's
+key: a plain hash of the plaintext would let anyone confirm a guess of erased text.
+
+A wrong or missing master key is a ConfigError (one line), never a plaintext fallback.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import sys
+from copy import deepcopy
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ledger.canonical import canonical_json
+from ledger.config import ConfigError, Settings
+from ledger.key_store import KeyStore, key_store_for
+from ledger.personal_data import locate, person_of
+
+PREFIX = "pd1:"
+ERASED = "[erased]"
+_CHECK = b"mastery-ledger master key check"
+
+
+def load_master_key(settings: Settings, *, may_create: bool) -> tuple[bytes, Path]:
+    """The master key (32 bytes, stored as 64 hex digits), made once for the embedded default."""
+    explicit = settings.master_key_file is not None
+    path = settings.master_key_file or settings.home / "master.key"
+    shown = f"LEDGER_MASTER_KEY_FILE={str(path)!r}" if explicit else f"master key {path}"
+    if not path.exists():
+        if explicit or not may_create:
+            raise ConfigError(f"{shown}: no such file; the personal data cannot be read or written without "
+                              "the master key it was protected with")
+        new_master_key(path)
+        print(f"warning: generated a master key at {path}; back it up (without it no personal data can be "
+              "read) or set LEDGER_MASTER_KEY_FILE", file=sys.stderr)
+    try:
+        return new_master_key(path)[0], path
+    except ConfigError as error:
+        raise ConfigError(f"{shown}: {str(error).split(': ', 1)[1]}") from None
+
+
+def new_master_key(path: Path) -> tuple[bytes, bool]:
+    """A master key read from `path`, or made there (0600) when the file does not exist."""
+    made = not path.exists()
+    if made:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it a moment ago
+            made = False
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32) + "\n")
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not a master key (64 hex digits expected): {error}") from None
+    if len(key) != 32:
+        raise ConfigError(f"{path}: not a master key (64 hex digits expected, found {len(key) * 2})")
+    return key, made
+
+
+def _seal(key: bytes, plain: bytes, aad: bytes) -> bytes:
+    nonce = os.urandom(12)
+    return nonce + AESGCM(key).encrypt(nonce, plain, aad)
+
+
+def _unseal(key: bytes, sealed: bytes, aad: bytes) -> bytes:
+    return AESGCM(key).decrypt(sealed[:12], sealed[12:], aad)
+
+
+class Shredder:
+    """Data keys in and out of the key store, and the personal fields of events through them."""
+
+    def __init__(self, keys: KeyStore, master: bytes, shown: str = "master key") -> None:
+        self.keys = keys
+        self._master = master
+        self._cache: dict[str, bytes] = {}  # person -> data key, for persons not erased
+        check = keys.meta("check")
+        if check is None:
+            keys.set_meta("check", _seal(master, _CHECK, b"check"))
+            check = keys.meta("check")
+        try:
+            _unseal(master, check or b"", b"check")
+        except (InvalidTag, ValueError):
+            raise ConfigError(f"{shown}: this is not the master key the key store was made with; "
+                              "refusing to read or write personal data") from None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Shredder:
+        keys = key_store_for(settings)
+        made = keys.meta("check") is not None
+        master, path = load_master_key(settings, may_create=not made)
+        shown = f"LEDGER_MASTER_KEY_FILE={str(path)!r}" if settings.master_key_file else f"master key {path}"
+        return cls(keys, master, shown)
+
+    # --- keys ------------------------------------------------------------------------------
+
+    def data_keys(self, persons: set[str], *, create: bool) -> dict[str, bytes | None]:
+        """Each person's data key (None: erased, or never keyed and `create` is off), one query."""
+        wanted = [p for p in persons if p not in self._cache]
+        if wanted:
+            rows = self.keys.rows(wanted)
+            fresh = {p: AESGCM.generate_key(256) for p in wanted if p not in rows} if create else {}
+            if fresh:
+                self.keys.add({p: _seal(self._master, k, p.encode()) for p, k in fresh.items()})
+                rows.update(self.keys.rows(list(fresh)))  # another process may have keyed one first
+            for person, row in rows.items():
+                if row.wrapped is not None and not row.erasing:
+                    self._cache[person] = _unseal(self._master, row.wrapped, person.encode())
+        return {p: self._cache.get(p) for p in persons}
+
+    def erased(self, persons: set[str]) -> set[str]:
+        """Those of these persons whose key is destroyed or being destroyed (asks the store)."""
+        rows = self.keys.rows(list(persons))
+        return {p for p, row in rows.items() if row.wrapped is None or row.erasing}
+
+    def forget(self, persons: set[str] | None = None) -> None:
+        if persons is None:
+            self._cache.clear()
+        for person in persons or ():
+            self._cache.pop(person, None)
+
+    def rotate_master(self, new_master: bytes) -> int:
+        """Rewrap every data key with a new master key; events are untouched. Returns the count."""
+        rows = self.keys.rows()
+        rewrapped = {p: _seal(new_master, _unseal(self._master, r.wrapped, p.encode()), p.encode())
+                     for p, r in rows.items() if r.wrapped is not None}
+        self.keys.rewrap(rewrapped, _seal(new_master, _CHECK, b"check"))
+        self._master = new_master
+        return len(rewrapped)
+
+    # --- events ----------------------------------------------------------------------------
+
+    def seal_event(self, stored: dict[str, Any], key: bytes | None) -> tuple[dict[str, Any], str]:
+        """The event as it is to be stored (personal fields encrypted) and its fingerprint."""
+        sealed = deepcopy(stored)
+        found = False
+        aad_id = str(stored.get("event_id"))
+        for path, container, slot in list(locate(sealed)):
+            if key is None:  # the caller refuses events of erased persons before this
+                raise ValueError(f"no data key for the personal field {path}")
+            plain = canonical_json(container[slot]).encode()  # type: ignore[index]
+            container[slot] = PREFIX + base64.b64encode(  # type: ignore[index]
+                _seal(key, plain, f"{aad_id}|{path}".encode())).decode()
+            found = True
+        text = canonical_json(stored)
+        if not found:
+            return stored, hashlib.sha256(text.encode()).hexdigest()
+        return sealed, hmac.new(hashlib.sha256(b"fingerprint|" + key).digest(), text.encode(), "sha256").hexdigest()
+
+    def open_events(self, events: list[dict[str, Any]], *, erased: bool = False) -> list[dict[str, Any]]:
+        """Stored events with their personal fields decrypted, or `[erased]` where the key is gone
+        (`erased`: the record itself says so, whatever keys this process still holds)."""
+        persons = {p for p in map(person_of, events) if p}
+        if erased:
+            self.forget(persons)
+        keys = self.data_keys(persons, create=False) if persons and not erased else {}
+        return [self._open(event, keys.get(person_of(event) or "")) for event in events]
+
+    def _open(self, event: dict[str, Any], key: bytes | None) -> dict[str, Any]:
+        places = [(path, c, s) for path, c, s in locate(event)
+                  if isinstance(c[s], str) and c[s].startswith(PREFIX)]  # type: ignore[index]
+        if not places:
+            return event
+        event = deepcopy(event)
+        aad_id = str(event.get("event_id"))
+        for path, container, slot in locate(event):
+            value = container[slot]  # type: ignore[index]
+            if not (isinstance(value, str) and value.startswith(PREFIX)):
+                continue
+            if key is None:
+                container[slot] = ERASED  # type: ignore[index]
+                continue
+            try:
+                plain = _unseal(key, base64.b64decode(value[len(PREFIX):]), f"{aad_id}|{path}".encode())
+            except (InvalidTag, ValueError):
+                container[slot] = ERASED  # type: ignore[index]
+                continue
+            container[slot] = orjson.loads(plain)  # type: ignore[index]
+        return event

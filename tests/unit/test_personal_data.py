@@ -1,0 +1,66 @@
+"""The catalogue of personal fields: complete for the event models, and located exactly."""
+
+import typing
+
+from hypothesis import given, strategies as st
+
+from ledger import events
+from ledger.personal_data import CATALOGUE, declare, locate, person_of
+
+# Constrained strings that are not personal: pseudonymous ids, method names, digests.
+_NOT_PERSONAL = {events.Id, events.MethodName, events.Sha256, events.CaseId}
+
+
+def _text_paths(model, prefix):
+    """Dotted paths of every free-text or link field of a model (recursing into sub-models)."""
+    for name, info in model.model_fields.items():
+        for arg in [info.annotation, *typing.get_args(info.annotation)]:
+            if arg in (events.Text, events.Title, events.Uri) or (
+                    typing.get_origin(arg) is typing.Annotated and typing.get_args(arg)[0] is str
+                    and arg not in _NOT_PERSONAL):
+                yield f"{prefix}{name}"
+            elif isinstance(arg, type) and issubclass(arg, events.Model):
+                yield from _text_paths(arg, f"{prefix}{name}.")
+
+
+def test_every_free_text_field_of_a_learner_event_is_declared_personal():
+    missing = []
+    for (type_, _), model in events.MODELS.items():
+        if model.kind != "learner":
+            continue
+        declared = set(CATALOGUE[type_].paths) if type_ in CATALOGUE else set()
+        missing += [f"{type_}: {p}" for p in _text_paths(model.model_fields["payload"].annotation, "payload.")
+                    if p not in declared]
+    assert missing == []
+
+
+def test_reference_data_and_ids_are_not_personal():
+    assert "framework.published" not in CATALOGUE and "course.defined" not in CATALOGUE
+    assert all(not p.endswith("_id") for d in CATALOGUE.values() for p in d.paths)
+
+
+def test_lists_and_objects_are_walked_and_absent_fields_skipped():
+    declare("test.walk", ["payload.agents[].name", "payload.ext*", "payload.missing.deep"])
+    event = {"type": "test.walk", "learner_id": "L1", "payload": {
+        "agents": [{"name": "Ann"}, {"mbox": "x"}, {"name": "Bo"}], "ext": {"a": "1", "b": None}}}
+    found = sorted(path for path, _, _ in locate(event))
+    assert found == ["payload.agents.0.name", "payload.agents.2.name", "payload.ext.a"]
+    assert person_of(event) == "L1"
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=5)), max_size=6))
+def test_locate_finds_exactly_the_present_values(values):
+    declare("test.items", ["payload.items[].title"])
+    event = {"type": "test.items", "payload": {"items": [{"title": v} for v in values]}}
+    found = [(path, c[s]) for path, c, s in locate(event)]
+    assert found == [(f"payload.items.{i}.title", v) for i, v in enumerate(values) if v is not None]
+
+
+def test_a_declaration_keeps_one_person_per_type():
+    declare("test.person", ["payload.a"], person="learner_id")
+    try:
+        declare("test.person", ["payload.b"], person="school_id")
+    except ValueError as error:
+        assert "already belong" in str(error)
+    else:
+        raise AssertionError("a second person for one type was accepted")

@@ -85,6 +85,10 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
     app.state.metrics = Metrics(positions=lambda: app.state.service.positions(),
                                 events=lambda: app.state.service.event_outcomes())
     app.add_middleware(RequestLog, metrics=app.state.metrics)
+    # Outermost of all: /xapi/ is the LRS (HTTP Basic, multipart bodies), past the /v1 guard.
+    from xapi.http import mount as mount_lrs
+
+    mount_lrs(app)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -96,6 +100,9 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(checkpoint_routes)
     app.include_router(credit_routes)
+    from web.routes import install as install_pages
+
+    install_pages(app)  # the web pages for people (web/): /web/...
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, error: Refused) -> JSONResponse:

@@ -23,7 +23,7 @@ def _keyring():
 
 @keys_app.command("create")
 def keys_create(
-    role: str = typer.Option(..., "--role", help="school, advisor, registrar, researcher or district_admin."),
+    role: str = typer.Option(..., "--role", help="school, advisor, registrar, researcher, district_admin or lrs_client (xAPI clients, HTTP Basic)."),
     school: Optional[str] = typer.Option(None, "--school", help="The school a school key posts for."),
     actor: Optional[str] = typer.Option(None, "--actor", help="The advisor or registrar the key acts as."),
     label: str = typer.Option("", "--label", help="Who holds it, for `keys list`."),

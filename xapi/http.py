@@ -1,0 +1,134 @@
+"""The LRS as an ASGI app: HTTP Basic auth against `lrs_client` keys, the version header, and
+dispatch to the resources. Mounted by api/app.py in front of the ledger's own middleware (its
+X-API-Key and JSON-only body checks are the /v1 API's, not xAPI's).
+
+Every refusal is `{"error": reason}` with the spec's status; a 5xx only if the store fails."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from xapi.documents import Documents, documents_route
+from xapi.statements import LrsError, Statements
+from xapi.statement_routes import activities_route, agents_route, statements_route
+from xapi.storage import Storage
+
+VERSIONS = ("2.0.0", "1.0.3")
+MAX_BODY = 16 * 1024 * 1024
+HOME_PAGE = "urn:mastery-ledger:lrs-client"
+
+
+class Lrs:
+    """Holds the resources once the ledger's Service exists (it is made in the app's lifespan)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.storage: Storage | None = None
+
+    def resources(self, service: Any) -> tuple[Statements, Documents]:
+        with self._lock:
+            if self.storage is None:
+                self.storage = Storage(service.settings)
+                self.statements, self.documents = Statements(self.storage), Documents(self.storage)
+        return self.statements, self.documents
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        request = Request(scope, receive)
+        try:
+            response = await self.handle(request, scope["ledger_service"])
+        except LrsError as error:
+            response = JSONResponse({"error": error.reason}, status_code=error.status)
+        response.headers["X-Experience-API-Version"] = "2.0.0"
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request, service: Any) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        path = request.url.path.removeprefix("/xapi").rstrip("/")
+        if path == "/about" and request.method in ("GET", "HEAD"):
+            return JSONResponse({"version": list(VERSIONS), "extensions": {}})
+        authority = _authorise(request, service)
+        version = request.headers.get("x-experience-api-version")
+        if version is None:
+            raise LrsError(400, "X-Experience-API-Version: the header is required")
+        if version not in VERSIONS and not version.startswith(("2.0.", "1.0.")):
+            raise LrsError(400, f"X-Experience-API-Version: {version} is not supported ({', '.join(VERSIONS)})")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise LrsError(413, f"the body is larger than {MAX_BODY} bytes")
+        statements, documents = await run_in_threadpool(self.resources, service)
+        ctx = Context(request, body, authority, version, statements, documents)
+        route = ROUTES.get(path)
+        if route is None:
+            raise LrsError(404, f"{request.url.path}: no such xAPI resource")
+        return await run_in_threadpool(route, ctx)
+
+
+class Context:
+    def __init__(self, request: Request, body: bytes, authority: dict[str, Any], version: str,
+                 statements: Statements, documents: Documents) -> None:
+        self.request, self.body, self.authority, self.version = request, body, authority, version
+        self.statements, self.documents = statements, documents
+        self.method = request.method
+        self.params = dict(request.query_params)
+        self.headers = request.headers
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise LrsError(400, f"the body is not JSON: {error}") from None
+
+
+def _authorise(request: Request, service: Any) -> dict[str, Any]:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise LrsError(401, "send HTTP Basic credentials (an lrs_client key made with `ledger keys create`)")
+    try:
+        user, _, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise LrsError(401, "the Basic credentials are not base64 of user:password") from None
+    grant, reason = service.grant_for(secret)
+    if grant is None or user != grant.key_id:
+        raise LrsError(401, reason or "the user is not the key's id")
+    if grant.role != "lrs_client":
+        raise LrsError(403, f"a {grant.role} key is not an LRS client key")
+    return {"objectType": "Agent", "name": grant.label or grant.key_id,
+            "account": {"homePage": HOME_PAGE, "name": f"{grant.school_id}/{grant.key_id}"}}
+
+
+ROUTES = {
+    "/statements": statements_route,
+    "/activities": activities_route,
+    "/agents": agents_route,
+    "/activities/state": documents_route("state"),
+    "/activities/profile": documents_route("activity_profile"),
+    "/agents/profile": documents_route("agent_profile"),
+}
+
+
+def mount(app: Any) -> Any:
+    """api/app.py's hook: an outermost middleware sending /xapi/ to the LRS with the ledger's
+    Service in the scope, everything else on to the ledger's own app."""
+    lrs = Lrs()
+
+    class Dispatch:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and (scope["path"] == "/xapi" or scope["path"].startswith("/xapi/")):
+                await lrs({**scope, "ledger_service": scope["app"].state.service}, receive, send)
+                return
+            await self.inner(scope, receive, send)
+
+    app.add_middleware(Dispatch)
+    return lrs

@@ -81,6 +81,11 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
                   description="Competency evidence in, mastery and credit out. "
                               f"Bodies are JSON, at most {MAX_BODY_BYTES} bytes.")
     app.add_middleware(BodyGuard, body_timeout=body_timeout)
+    # The web pages (web/) take HTML form posts and sessions, not keys and JSON: routed past the
+    # guard, inside the request log.
+    from web.routes import mount as mount_pages
+
+    mount_pages(app)
     # Outermost: it logs and counts every request, the guard's refusals included.
     app.state.metrics = Metrics(positions=lambda: app.state.service.positions(),
                                 events=lambda: app.state.service.event_outcomes())
@@ -100,9 +105,6 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(checkpoint_routes)
     app.include_router(credit_routes)
-    from web.routes import install as install_pages
-
-    install_pages(app)  # the web pages for people (web/): /web/...
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, error: Refused) -> JSONResponse:

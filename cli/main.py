@@ -511,14 +511,20 @@ def schemas(check: bool = typer.Option(False, "--check", help="Only report drift
 from cli.catalogue import register as _register_catalogue  # noqa: E402
 from cli.credit import register as _register_credit  # noqa: E402
 from cli.research import register as _register_research  # noqa: E402
+from cli.import_responses import register as _register_import  # noqa: E402
 from cli.service import register as _register_service  # noqa: E402
+from cli.people import register as _register_people  # noqa: E402
 from cli.privacy import register as _register_privacy  # noqa: E402
+from cli.credential import register as _register_credential  # noqa: E402
 
 _register_catalogue(app)
 _register_credit(app)
 _register_research(app)
+_register_import(app)
 _register_service(app)
+_register_people(app)
 _register_privacy(app)
+_register_credential(app)
 
 
 def main() -> None:

@@ -48,6 +48,7 @@ class Grant:
     school_id: str | None = None  # school keys: the one school they act for
     actor_id: str | None = None  # advisor and registrar keys: the person they act as
     label: str = ""
+    learners: frozenset[str] = frozenset()  # people signed in on the web: the learners they are bound to
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,17 @@ def may_post(grant: Grant, *, kind: str, actor_role: str, actor_id: str, event_s
     return None
 
 
-def may_read_learner(grant: Grant, *, learner_school: str | None, learner_advisors: set[str]) -> Denial | None:
+# People signed in on the web pages (ledger.people) hold grants too; these roles read only the
+# learners they are bound to (a learner themself, a guardian's children, a partner's placements).
+PERSON_ROLES = ("learner", "guardian", "advisor", "registrar", "partner")
+BOUND_ROLES = frozenset({"learner", "guardian", "partner"})
+
+
+def may_read_learner(grant: Grant, *, learner_school: str | None, learner_advisors: set[str],
+                     learner_id: str | None = None) -> Denial | None:
+    if grant.role in BOUND_ROLES:
+        return None if learner_id is not None and learner_id in grant.learners else Denial(
+            f"a {grant.role} sees only the learners they are linked to")
     if grant.role == "researcher":
         return Denial("a researcher key reads de-identified data only (/v1/research/...)")
     if grant.role == "school" and learner_school != grant.school_id:
@@ -98,6 +109,15 @@ def may_read_learner(grant: Grant, *, learner_school: str | None, learner_adviso
     if grant.role == "advisor" and grant.actor_id not in learner_advisors:
         return Denial(f"advisor {grant.actor_id} is not assigned to this learner")
     return None
+
+
+def may_read_school(grant: Grant, school_id: str) -> Denial | None:
+    """School-wide figures (the overview page): the school's own staff and registrars."""
+    if grant.role in ("registrar", "district_admin"):
+        return None
+    if grant.role in ("school", "advisor") and grant.school_id == school_id:
+        return None
+    return Denial(f"a {grant.role} cannot see the overview of school {school_id}")
 
 
 def may_decide_credit(grant: Grant) -> Denial | None:

@@ -1,0 +1,1 @@
+"""Web pages of `ledger serve` for learners, families, advisors and registrars."""

@@ -177,10 +177,14 @@ def credit_badge(learner: str, course: str,
                  out: Optional[Path] = typer.Option(None, "--out", help="Write the credential here."),
                  issuer: str = typer.Option("urn:mastery-ledger:district", "--issuer"),
                  issuer_name: str = typer.Option("District registrar", "--issuer-name"),
+                 sign: bool = typer.Option(False, "--sign", help="Sign it (eddsa-rdfc-2022) with the issuer's key, "
+                                                                 "with a revocation status entry."),
                  as_json: bool = JsonOption,
                  ) -> None:
-    """The awarded credit as an Open Badges 3.0 credential (unsigned JSON); refused, with the
-    reason, for a revoked or flagged award, or when the log does not verify."""
+    """The awarded credit as an Open Badges 3.0 credential (unsigned JSON, or --sign); refused, with
+    the reason, for a revoked or flagged award, or when the log does not verify."""
+    if sign:
+        return _signed_badge(learner, course, out, as_json)
     from credentials.badges import open_badge
     from ledger.streams import CATALOG_KEY
     from projections.credential_checks import badge_refusal
@@ -206,6 +210,28 @@ def credit_badge(learner: str, course: str,
             typer.echo(f"wrote {out}")
     else:
         typer.echo(text)  # the credential is JSON already, with or without --json
+
+
+def _signed_badge(learner: str, course: str, out: Optional[Path], as_json: bool) -> None:
+    from cli.context import settings
+    from credentials.issuer import IssuerError
+    from credentials.service import badge
+    from projections.credential_checks import Refusal
+
+    try:
+        doc = badge(open_ledger(as_json=as_json), settings().home, learner, course)
+    except (Refusal, IssuerError) as error:
+        fail(str(error), as_json=as_json)
+    text = json.dumps(doc, indent=2)
+    if out:
+        out.write_text(text + "\n")
+        if as_json:
+            emit_json({"ok": True, "out": str(out), "credential_id": doc["id"],
+                       "status": doc["credentialStatus"]["id"]})
+        else:
+            typer.echo(f"wrote {out} (signed by {doc['proof']['verificationMethod']})")
+    else:
+        typer.echo(text)
 
 
 def audit(

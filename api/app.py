@@ -18,6 +18,7 @@ from fastapi.security import APIKeyHeader
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.credits import router as credit_routes
+from api.credentials import router as credential_routes
 from api.edges import RequestLog
 from api.metrics import CONTENT_TYPE, Metrics, metrics_token_ok
 from api.guard import BODY_TIMEOUT_SECONDS, MAX_BATCH, MAX_BODY_BYTES, BadBody, BodyGuard, json_documents
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(checkpoint_routes)
     app.include_router(credit_routes)
+    app.include_router(credential_routes)
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, error: Refused) -> JSONResponse:

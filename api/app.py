@@ -82,6 +82,9 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
                   description="Competency evidence in, mastery and credit out. "
                               f"Bodies are JSON, at most {MAX_BODY_BYTES} bytes.")
     app.add_middleware(BodyGuard, body_timeout=body_timeout)
+    from api.privacy import DisclosureRecorder
+
+    app.add_middleware(DisclosureRecorder)  # every read of a learner's record on the record of disclosures
     # The web pages (web/) take HTML form posts and sessions, not keys and JSON: routed past the
     # guard, inside the request log.
     from web.routes import mount as mount_pages
@@ -106,6 +109,9 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(checkpoint_routes)
     app.include_router(credit_routes)
+    from api.privacy import router as privacy_routes
+
+    app.include_router(privacy_routes)  # erasure and the record of disclosures (api/privacy.py)
     app.include_router(credential_routes)
 
     @app.exception_handler(Refused)
@@ -292,7 +298,7 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
 
         learner(svc, grant, learner_id)
         with svc.reading() as con:
-            return _json({"learner_id": learner_id, "plans": queries.plans(con, learner_id)})
+            return _json({"learner_id": learner_id, "plans": svc.ledger.shredder.reveal(queries.plans(con, learner_id))})
 
     @app.get("/v1/learners/{learner_id}/audits/{course_id}", tags=["credit"],
              responses={200: {"content": {"application/json": {}, "text/html": {}}}})

@@ -31,10 +31,16 @@ JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
 
 @app.callback()
 def _global(
+    ctx: typer.Context,
     home: Optional[Path] = typer.Option(None, "--home", help="Ledger folder (overrides LEDGER_HOME)."),
+    purpose: Optional[str] = typer.Option(None, "--purpose", help="Why you read a learner's record, for the "
+                                          "record of disclosures (or LEDGER_PURPOSE)."),
 ) -> None:
     if home is not None:
         os.environ["LEDGER_HOME"] = str(home)
+    from cli.privacy import name_cli_reader
+
+    name_cli_reader(ctx.invoked_subcommand, purpose)
 
 
 from cli.context import open_ledger as _open  # noqa: E402
@@ -421,6 +427,9 @@ def _projections(learner: str, as_json: bool):
     con = open_projections(as_json)
     if not queries.learner_exists(con, learner):
         fail(f"learner {learner!r} is not in the projections", as_json=as_json)
+    from cli.privacy import disclose_from_projections
+
+    disclose_from_projections(learner)
     return con
 
 
@@ -460,7 +469,9 @@ def plan(
 
     on = _when(today, "--on", as_json)
     con = _projections(learner, as_json)
-    rows = queries.plans(con, learner, today=on)
+    from cli.privacy import reveal
+
+    rows = reveal(queries.plans(con, learner, today=on))
     if as_json:
         emit_json({"learner_id": learner, "plans": rows})
         return

@@ -53,6 +53,75 @@ def keys_rotate_master(
         typer.echo(f"rewrapped {count} data keys with {new_key_file}; set LEDGER_MASTER_KEY_FILE={new_key_file}")
 
 
+# Top-level commands that read a learner's identifiable record (a group such as `credit` counts
+# as one: its badge and audit read the record, and so do its decisions).
+DISCLOSING = {"events", "state", "plan", "audit", "credit", "transcript", "export"}
+
+
+def name_cli_reader(command: str | None, purpose: str | None) -> None:
+    """The CLI's reader for the record of disclosures: the operator's account, their purpose."""
+    import getpass
+    import os
+
+    from ledger.disclosures import Reader, name_reader
+
+    if command in DISCLOSING:
+        stated = (purpose or os.environ.get("LEDGER_PURPOSE") or "").strip() or "operator (purpose not stated)"
+        name_reader(Reader(key_id=f"cli:{getpass.getuser()}", role="operator", school_id=None, what=command,
+                           purpose=stated[:300]))
+
+
+def disclose_from_projections(learner: str) -> None:
+    """For reads answered by the projections alone (state, plans), which skip the central read point."""
+    from cli.context import settings
+    from ledger.disclosures import DisclosureLog, disclose
+
+    log = DisclosureLog(settings())
+    try:
+        disclose(log, learner)
+    finally:
+        log.close()
+
+
+def reveal(rows):
+    """Projection rows with their sealed texts opened (the projections hold ciphertext only)."""
+    from cli.context import settings
+    from ledger.shredding import Shredder
+
+    shredder = Shredder.for_settings(settings())
+    try:
+        return shredder.reveal(rows)
+    finally:
+        shredder.keys.close()
+
+
+def disclosures(
+    learner: str = typer.Argument(..., help="The learner's pseudonymous id."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Every recorded read of the learner's record: who (key, role, school), what, when, why.
+    Exits 1 if the record's chain is broken (an entry altered, removed or reordered)."""
+    from cli.context import settings
+    from ledger.disclosures import DisclosureLog
+
+    log = DisclosureLog(settings())
+    entries, problems = log.entries(learner), log.check()
+    log.close()
+    if as_json:
+        emit_json({"ok": not problems, "learner_id": learner, "disclosures": entries, "problems": problems})
+    else:
+        for e in entries:
+            typer.echo(f"{e['seq']:>6}  {e['at'][:19]}  {e['what']:<10} {e['role']:<14} {e['key_id']:<20} "
+                       f"{e['school_id'] or '-':<12} {e['purpose']}")
+        if not entries:
+            typer.echo(f"no recorded disclosures of {learner}")
+        for problem in problems:
+            typer.echo(f"error: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
+    app.command("disclosures")(disclosures)
     app.command("erase")(erase)
     app.command("keys-rotate-master")(keys_rotate_master)

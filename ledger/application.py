@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +26,7 @@ from ledger.events import upcast
 from ledger.intake import Rejection, Submission, parse
 from ledger.personal_data import ERASURE_TYPE, person_of
 from ledger.shredding import Shredder
+from ledger.disclosures import DisclosureLog, current_reader, disclose
 from ledger.store_queries import first_events, stream_versions
 from ledger.streams import (CATALOG_KEY, RECORDED_TOPIC, PendingReceipt, Receipt, Stream, receipt_created,
                             stream_id, stream_key)
@@ -143,13 +145,21 @@ class Ledger(Application):
         self.anchor = Anchor.for_settings(settings)
         # Per-person data keys (ledger.shredding): personal fields are encrypted before hashing.
         self.shredder = Shredder.for_settings(settings)
+        self.settings = settings
         if self.shredder.keys.pending():  # an erasure a crash interrupted is rolled forward first
             from ledger.erasure import finish_pending
             finish_pending(self)
 
     def close(self) -> None:
         self.shredder.keys.close()
+        if "disclosure_log" in self.__dict__:
+            self.disclosure_log.close()
         super().close()
+
+    @cached_property
+    def disclosure_log(self) -> DisclosureLog:
+        """The record of disclosures (ledger.disclosures), opened on first use."""
+        return DisclosureLog(self.settings)
 
     def construct_transcoder(self) -> OrjsonTranscoder:
         transcoder = OrjsonTranscoder()
@@ -331,6 +341,8 @@ class Ledger(Application):
         """A stream's events in order (positions here are versions within the stream), personal
         fields decrypted: the one read point every reader of a record goes through (CLI, API,
         audit, badges); `[erased]` in their place once the person is erased."""
+        if key != CATALOG_KEY and current_reader() is not None:
+            disclose(self.disclosure_log, key.removeprefix("learner:"))
         rows = []
         for stored in self.recorder.select_events(stream_id(key)):
             if stored.topic != RECORDED_TOPIC:

@@ -13,7 +13,9 @@ erasure so no dead tuple keeps the wrapped key.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -44,6 +46,15 @@ class KeyStore(Protocol):
         """Replace every wrapped key and the master check value in one transaction."""
 
 
+def _locked(method):
+    # One connection per store, shared by a server's threads: one statement group at a time.
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 _DDL = ["CREATE TABLE IF NOT EXISTS person_keys (person TEXT PRIMARY KEY, wrapped BLOB, erasing INTEGER NOT NULL"
         " DEFAULT 0)", "CREATE TABLE IF NOT EXISTS key_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL)"]
 
@@ -52,6 +63,7 @@ class SQLiteKeyStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._lock = threading.RLock()
         self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA secure_delete=ON")
         # A rollback journal (deleted after each commit), not a WAL that keeps old pages around.
@@ -59,13 +71,16 @@ class SQLiteKeyStore:
         for ddl in _DDL:
             self._conn.execute(ddl)
 
+    @_locked
     def meta(self, name: str) -> bytes | None:
         row = self._conn.execute("SELECT value FROM key_meta WHERE name = ?", [name]).fetchone()
         return bytes(row[0]) if row else None
 
+    @_locked
     def set_meta(self, name: str, value: bytes) -> None:
         self._conn.execute("INSERT OR IGNORE INTO key_meta VALUES (?, ?)", [name, value])
 
+    @_locked
     def rows(self, persons: list[str] | None = None) -> dict[str, KeyRow]:
         found: list[tuple] = []
         if persons is None:
@@ -76,26 +91,31 @@ class SQLiteKeyStore:
                                         f"({','.join('?' * len(chunk))})", chunk).fetchall()
         return {p: KeyRow(p, bytes(w) if w is not None else None, bool(e)) for p, w, e in found}
 
+    @_locked
     def add(self, rows: dict[str, bytes]) -> None:
         with self._tx():
             self._conn.executemany("INSERT OR IGNORE INTO person_keys (person, wrapped) VALUES (?, ?)", rows.items())
 
+    @_locked
     def mark_erasing(self, person: str, intent: bytes) -> None:
         with self._tx():
             self._conn.execute("INSERT OR IGNORE INTO person_keys (person, wrapped) VALUES (?, NULL)", [person])
             self._conn.execute("UPDATE person_keys SET erasing = 1 WHERE person = ?", [person])
             self._conn.execute("INSERT OR REPLACE INTO key_meta VALUES (?, ?)", ["erasing:" + person, intent])
 
+    @_locked
     def pending(self) -> dict[str, bytes]:
         rows = self._conn.execute("SELECT m.name, m.value FROM key_meta m JOIN person_keys k"
                                   " ON m.name = 'erasing:' || k.person WHERE k.erasing = 1").fetchall()
         return {name.removeprefix("erasing:"): bytes(value) for name, value in rows}
 
+    @_locked
     def destroy(self, person: str) -> None:
         with self._tx():
             self._conn.execute("UPDATE person_keys SET wrapped = NULL, erasing = 0 WHERE person = ?", [person])
             self._conn.execute("DELETE FROM key_meta WHERE name = ?", ["erasing:" + person])
 
+    @_locked
     def rewrap(self, rows: dict[str, bytes], check: bytes) -> None:
         with self._tx():
             self._conn.executemany("UPDATE person_keys SET wrapped = ? WHERE person = ? AND wrapped IS NOT NULL",
@@ -128,6 +148,7 @@ class PostgresKeyStore:
         import psycopg
 
         self._psycopg = psycopg
+        self._lock = threading.RLock()
         self.store = store
         try:
             self._conn = psycopg.connect(dbname=store.dbname, host=store.host, port=store.port, user=store.user,
@@ -146,13 +167,16 @@ class PostgresKeyStore:
             except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
                 pass  # another process created it at the same moment
 
+    @_locked
     def meta(self, name: str) -> bytes | None:
         row = self._conn.execute(f"SELECT value FROM {self._m} WHERE name = %s", [name]).fetchone()
         return bytes(row[0]) if row else None
 
+    @_locked
     def set_meta(self, name: str, value: bytes) -> None:
         self._conn.execute(f"INSERT INTO {self._m} VALUES (%s, %s) ON CONFLICT DO NOTHING", [name, value])
 
+    @_locked
     def rows(self, persons: list[str] | None = None) -> dict[str, KeyRow]:
         if persons is None:
             found = self._conn.execute(f"SELECT person, wrapped, erasing FROM {self._t}").fetchall()
@@ -161,11 +185,13 @@ class PostgresKeyStore:
                                        [persons]).fetchall()
         return {p: KeyRow(p, bytes(w) if w is not None else None, bool(e)) for p, w, e in found}
 
+    @_locked
     def add(self, rows: dict[str, bytes]) -> None:
         with self._conn.transaction(), self._conn.cursor() as cursor:
             cursor.executemany(f"INSERT INTO {self._t} (person, wrapped) VALUES (%s, %s) ON CONFLICT DO NOTHING",
                                list(rows.items()))
 
+    @_locked
     def mark_erasing(self, person: str, intent: bytes) -> None:
         with self._conn.transaction():
             self._conn.execute(f"INSERT INTO {self._t} (person, wrapped, erasing) VALUES (%s, NULL, 1) "
@@ -173,20 +199,21 @@ class PostgresKeyStore:
             self._conn.execute(f"INSERT INTO {self._m} VALUES (%s, %s) ON CONFLICT (name) DO UPDATE"
                                " SET value = EXCLUDED.value", ["erasing:" + person, intent])
 
+    @_locked
     def pending(self) -> dict[str, bytes]:
         rows = self._conn.execute(f"SELECT m.name, m.value FROM {self._m} m JOIN {self._t} k"
                                   " ON m.name = 'erasing:' || k.person WHERE k.erasing = 1").fetchall()
         return {name.removeprefix("erasing:"): bytes(value) for name, value in rows}
 
+    @_locked
     def destroy(self, person: str) -> None:
         with self._conn.transaction():
             self._conn.execute(f"UPDATE {self._t} SET wrapped = NULL, erasing = 0 WHERE person = %s", [person])
             self._conn.execute(f"DELETE FROM {self._m} WHERE name = %s", ["erasing:" + person])
         # The old row version still holds the wrapped key until the table is rewritten.
         self._conn.execute(f"VACUUM FULL {self._t}")
-        # The old row version still holds the wrapped key until the table is rewritten.
-        self._conn.execute(f"VACUUM FULL {self._t}")
 
+    @_locked
     def rewrap(self, rows: dict[str, bytes], check: bytes) -> None:
         with self._conn.transaction(), self._conn.cursor() as cursor:
             cursor.executemany(f"UPDATE {self._t} SET wrapped = %s WHERE person = %s AND wrapped IS NOT NULL",

@@ -27,8 +27,11 @@ unless `person=` names another top-level field; every path of a type uses the sa
 Fields are declared per type, for every schema version of it (upcasters may move fields; the
 paths are read on the version as stored, so list the stored versions' paths too).
 
-`tests/test_personal_data.py` checks that every text field of the catalogue's models is
-declared here, so a new free-text field without a declaration fails the suite.
+`tests/unit/test_personal_data.py` checks that every text field (the catalogue's Text, Title,
+Uri) of a learner event is declared here, so a new free-text field without a declaration fails
+the suite. A text field that is not personal (a vocabulary IRI, say) is declared so, with why:
+
+    declare_public("xapi.statement", {"payload.verb": "an xAPI verb IRI from a vocabulary"})
 """
 
 from __future__ import annotations
@@ -62,6 +65,17 @@ def declare(type_: str, paths: list[str] | tuple[str, ...], *, person: str = "le
     merged = tuple(dict.fromkeys((*(known.paths if known else ()), *paths)))
     CATALOGUE[type_] = PersonalFields(type_, merged, person)
     return CATALOGUE[type_]
+
+
+PUBLIC: dict[str, dict[str, str]] = {}  # type -> text fields decided not personal -> why
+
+
+def declare_public(type_: str, fields: dict[str, str]) -> None:
+    """Record text fields of a type that are not personal, each with the reason (kept in clear)."""
+    for path, why in fields.items():
+        if not why.strip():
+            raise ValueError(f"{type_}: say why {path} is not personal")
+    PUBLIC.setdefault(type_, {}).update(fields)
 
 
 def fields_of(type_: str) -> PersonalFields | None:

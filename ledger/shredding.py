@@ -3,8 +3,8 @@
 Every person the ledger holds personal data about gets a 256-bit data key, wrapped (AES-256-GCM)
 by the operator's master key and kept in the key store (`ledger.key_store`). Before an event is
 hashed and stored, each personal field (`ledger.personal_data`) is replaced by
-`pd1:` + base64(nonce | AES-256-GCM ciphertext), bound by associated data to the event id and
-the field's path. The chain hashes the ciphertext, so erasing the key leaves `verify` passing.
+`pd1:PERSON:` + base64(nonce | AES-256-GCM ciphertext), the person's id bound as associated
+data. The chain hashes the ciphertext, so erasing the key leaves `verify` passing.
 
 The idempotency fingerprint of an event with personal fields is an HMAC keyed by the person's
 key: a plain hash of the plaintext would let anyone confirm a guess of erased text.
@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ledger.canonical import canonical_json
 from ledger.config import ConfigError, Settings
 from ledger.key_store import KeyStore, key_store_for
-from ledger.personal_data import locate, person_of
+from ledger.personal_data import CATALOGUE, locate, person_of
 
 PREFIX = "pd1:"
 ERASED = "[erased]"
@@ -152,14 +152,13 @@ class Shredder:
     def seal_event(self, stored: dict[str, Any], key: bytes | None) -> tuple[dict[str, Any], str]:
         """The event as it is to be stored (personal fields encrypted) and its fingerprint."""
         sealed = deepcopy(stored)
+        person = person_of(stored) or ""
         found = False
-        aad_id = str(stored.get("event_id"))
         for path, container, slot in list(locate(sealed)):
             if key is None:  # the caller refuses events of erased persons before this
                 raise ValueError(f"no data key for the personal field {path}")
             plain = canonical_json(container[slot]).encode()  # type: ignore[index]
-            container[slot] = PREFIX + base64.b64encode(  # type: ignore[index]
-                _seal(key, plain, f"{aad_id}|{path}".encode())).decode()
+            container[slot] = token(person, _seal(key, plain, person.encode()))  # type: ignore[index]
             found = True
         text = canonical_json(stored)
         if not found:
@@ -169,30 +168,50 @@ class Shredder:
     def open_events(self, events: list[dict[str, Any]], *, erased: bool = False) -> list[dict[str, Any]]:
         """Stored events with their personal fields decrypted, or `[erased]` where the key is gone
         (`erased`: the record itself says so, whatever keys this process still holds)."""
-        persons = {p for p in map(person_of, events) if p}
         if erased:
-            self.forget(persons)
-        keys = self.data_keys(persons, create=False) if persons and not erased else {}
-        return [self._open(event, keys.get(person_of(event) or "")) for event in events]
+            self.forget({p for p in map(person_of, events) if p})
+            return [_replace(event, lambda person, sealed: ERASED) if event["type"] in CATALOGUE else event
+                    for event in events]
+        return [self.reveal(event) if event["type"] in CATALOGUE else event for event in events]
 
-    def _open(self, event: dict[str, Any], key: bytes | None) -> dict[str, Any]:
-        places = [(path, c, s) for path, c, s in locate(event)
-                  if isinstance(c[s], str) and c[s].startswith(PREFIX)]  # type: ignore[index]
-        if not places:
-            return event
-        event = deepcopy(event)
-        aad_id = str(event.get("event_id"))
-        for path, container, slot in locate(event):
-            value = container[slot]  # type: ignore[index]
-            if not (isinstance(value, str) and value.startswith(PREFIX)):
-                continue
+    def reveal(self, value: Any) -> Any:
+        """Any JSON-like value (an event, rows from the projections) with every sealed text in it
+        decrypted, or `[erased]`: for readers of the projections, which hold ciphertext only."""
+        persons: set[str] = set()
+        _replace(value, lambda person, sealed: persons.add(person))
+        if not persons:
+            return value
+        keys = self.data_keys(persons, create=False)
+
+        def opened(person: str, sealed: bytes) -> Any:
+            key = keys.get(person)
             if key is None:
-                container[slot] = ERASED  # type: ignore[index]
-                continue
+                return ERASED
             try:
-                plain = _unseal(key, base64.b64decode(value[len(PREFIX):]), f"{aad_id}|{path}".encode())
+                return orjson.loads(_unseal(key, sealed, person.encode()))
             except (InvalidTag, ValueError):
-                container[slot] = ERASED  # type: ignore[index]
-                continue
-            container[slot] = orjson.loads(plain)  # type: ignore[index]
-        return event
+                return ERASED
+        return _replace(value, opened)
+
+
+def token(person: str, sealed: bytes) -> str:
+    """How a sealed value is stored: `pd1:PERSON:BASE64` (ids are pseudonymous; the person is
+    named so that any reader, of an event or of a projection's row, knows which key opens it)."""
+    return f"{PREFIX}{person}:{base64.b64encode(sealed).decode()}"
+
+
+def _replace(value: Any, opened: Any) -> Any:
+    """`value` with each sealed text replaced by opened(person, sealed bytes); copies only what changes."""
+    if isinstance(value, str):
+        if value.startswith(PREFIX):
+            person, _, data = value[len(PREFIX):].rpartition(":")
+            try:
+                return opened(person, base64.b64decode(data, validate=True))
+            except ValueError:
+                return value
+        return value
+    if isinstance(value, dict):
+        return {k: _replace(v, opened) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_replace(v, opened) for v in value]
+    return value

@@ -36,8 +36,10 @@ class Server:
         assert made.returncode == 0, made.stderr
         return json.loads(made.stdout)["key"]
 
-    def client(self, key: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers={"X-API-Key": key} if key else {}, timeout=30)
+    def client(self, key: str | None = None, *, purpose: str | None = "test suite") -> httpx.Client:
+        # Non-school keys state why they read a learner's record (the record of disclosures).
+        headers = {"X-API-Key": key, **({"X-Purpose": purpose} if purpose else {})} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
     @property
     def log(self) -> Path:

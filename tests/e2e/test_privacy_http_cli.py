@@ -1,0 +1,91 @@
+"""Erasure and the record of disclosures through a real `ledger serve` and the `ledger` command."""
+
+import json
+
+import pytest
+
+from tests import factories as f
+from tests.conftest import STORE_UNDER_TEST
+from tests.http_support import Server, cli, server_env
+
+SECRET = "Planted-Secret-Maria-Lopez-0042"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, request):
+    import uuid
+
+    from tests.conftest import drop_schema
+
+    home = tmp_path_factory.mktemp("privacy") / "home"
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    postgres_url = request.getfixturevalue("postgres_url") if STORE_UNDER_TEST == "postgres" else None
+    store = f"{postgres_url}?schema={schema}" if postgres_url else None
+    env = server_env(home, store)
+    score = f.assessment("L1")
+    docs = [*f.setup(["L1", "L2"]), score, f.voided("L1", score, reason=f"belongs to {SECRET}")]
+    posted = cli(env, "post", "-", stdin="\n".join(f.line(d) for d in docs) + "\n")
+    assert posted.returncode == 0, posted.stdout + posted.stderr
+    running = Server(env).start()
+    running.keys = {role: running.key(role, *extra) for role, extra in [
+        ("school", ["--school", f.SCHOOL]), ("registrar", ["--actor", "reg-1"]), ("district_admin", []),
+        ("advisor", ["--actor", "adv-1"])]}
+    yield running
+    running.stop()
+    if store:
+        drop_schema(postgres_url, schema)
+
+
+def test_reads_are_recorded_with_who_what_and_why_and_a_purpose_is_required_of_non_school_roles(served):
+    with served.client(served.keys["registrar"], purpose=None) as http:
+        refused = http.get("/v1/learners/L1/events")
+        assert refused.status_code == 400 and refused.json()["field"] == "X-Purpose"
+    with served.client(served.keys["registrar"], purpose="transcript review") as http:
+        events = http.get("/v1/learners/L1/events").json()["events"]
+        assert f"belongs to {SECRET}" in json.dumps(events)  # the registrar reads plaintext
+        assert http.get("/v1/learners/L2/events").status_code == 200
+    with served.client(served.keys["school"], purpose=None) as http:
+        assert http.get("/v1/learners/L1/events").status_code == 200  # a school official need not say why
+    with served.client(served.keys["registrar"]) as http:
+        listed = http.get("/v1/learners/L1/disclosures").json()
+    with served.client(served.keys["school"]) as http:
+        assert http.get("/v1/learners/L1/disclosures").status_code == 403
+    entries = listed["disclosures"]
+    assert listed["intact"] and [(e["role"], e["what"], e["purpose"]) for e in entries] == [
+        ("registrar", "events", "transcript review"), ("school", "events", "school official")]
+    assert all(e["learner_id"] == "L1" for e in entries)
+    assert SECRET not in json.dumps(entries) and "score" not in json.dumps(entries)  # no education data
+
+    shown = cli(served.env, "--purpose", "records request", "events", "L1", "--json")
+    assert shown.returncode == 0, shown.stderr
+    listing = cli(served.env, "disclosures", "L1", "--json")
+    assert listing.returncode == 0, listing.stdout + listing.stderr
+    last = json.loads(listing.stdout)["disclosures"][-1]
+    assert (last["role"], last["what"], last["purpose"]) == ("operator", "events", "records request")
+
+
+def test_erasure_over_http_is_a_district_admins_and_every_reader_then_shows_erased(served):
+    with served.client(served.keys["registrar"]) as http:
+        assert http.post("/v1/learners/L1/erase", json={"reason": "data_subject_request"}).status_code == 403
+    with served.client(served.keys["district_admin"]) as http:
+        assert http.post("/v1/learners/L1/erase", json={"reason": "because"}).status_code == 422
+        done = http.post("/v1/learners/L1/erase", json={"reason": "data_subject_request"})
+        assert done.status_code == 200 and done.json()["status"] == "erased", done.text
+        again = http.post("/v1/learners/L1/erase", json={"reason": "data_subject_request"})
+        assert again.json()["status"] == "already erased"
+    with served.client(served.keys["registrar"]) as http:
+        events = http.get("/v1/learners/L1/events").json()["events"]
+        assert SECRET not in json.dumps(events) and "[erased]" in json.dumps(events)
+        assert http.get("/v1/verify").json()["ok"]
+    shown = cli(served.env, "events", "L1", "--json")
+    assert SECRET not in shown.stdout and "[erased]" in shown.stdout
+    verified = cli(served.env, "verify", "--json")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_wrong_master_key_is_a_one_line_cli_error(served, tmp_path):
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text("cd" * 32)
+    run = cli({**served.env, "LEDGER_MASTER_KEY_FILE": str(wrong)}, "events", "L2")
+    assert run.returncode == 2 and "not the master key" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr

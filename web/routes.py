@@ -333,8 +333,9 @@ def credit_decision(request: Request, learner_id: str, course_id: str) -> HTMLRe
     except AuditError as error:
         raise PageError(404, str(error)) from None
     may_decide = access.may_decide_credit(grant_of(session)) is None
+    status = report["decision"]["status"].split(" ")[0]  # "proposed (awaiting a registrar)": the word is the key
     return page(request, session, "credit.html", learner_id=learner_id, course_id=course_id, report=report,
-                may_decide=may_decide, done=request.query_params.get("done"))
+                credit_status=status, may_decide=may_decide, done=request.query_params.get("done"))
 
 
 @router.post("/learners/{learner_id}/credits/{course_id}/{action}")

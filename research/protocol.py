@@ -62,6 +62,7 @@ class Evaluation:
     per_fold: list[Scores]
     pooled: Scores
     per_competency: dict[str, Scores]  # pooled over folds, per competency
+    per_competency_fold: dict[str, list[Scores]] = field(default_factory=dict)  # as pyBKT's crossvalidate scores
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -74,10 +75,16 @@ class Evaluation:
                                "mean": {m: v[0] for m, v in self.summary.items()},
                                "std": {m: v[1] for m, v in self.summary.items()},
                                "pooled": self.pooled.as_dict(), "warnings": self.warnings,
-                               "competencies": {c: s.as_dict() for c, s in self.per_competency.items()}}
+                               "competencies": {c: {**s.as_dict(), **_summary_of(self.per_competency_fold.get(c, []))}
+                                                for c, s in self.per_competency.items()}}
         if per_fold:
             out["per_fold"] = [s.as_dict() for s in self.per_fold]
         return out
+
+
+def _summary_of(per_fold: list[Scores]) -> dict[str, Any]:
+    summary = mean_std(per_fold)
+    return {"mean": {m: v[0] for m, v in summary.items()}, "std": {m: v[1] for m, v in summary.items()}}
 
 
 def evaluate(competencies: Iterable[Competency], name: str, params: dict[str, Any], fold_of: Mapping[str, int],
@@ -87,10 +94,12 @@ def evaluate(competencies: Iterable[Competency], name: str, params: dict[str, An
     outcomes: list[list[bool]] = [[] for _ in range(max(folds, 1))]
     predicted: list[list[float]] = [[] for _ in range(max(folds, 1))]
     per: dict[str, Scores] = {}
+    per_fold: dict[str, list[Scores]] = {}
     warnings: list[str] = []
     for i, competency in enumerate(competencies, 1):
         fits = hasattr(_model_for(name, params, competency), "fit")
         mine_y, mine_p = [], []
+        per_fold[competency.competency_id] = []
         for k in range(max(folds, 1)):
             test = [h for h in competency.histories if fold_of[h.learner_id] == k]
             if not test:
@@ -102,18 +111,22 @@ def evaluate(competencies: Iterable[Competency], name: str, params: dict[str, An
                                 f"(fewer than {MIN_TRAINING_LEARNERS})")
             model = _fitted_model(name, params, competency, train if fits else None)
             before = prior_prediction(model, competency.scale)
+            fold_y, fold_p = [], []
             for history in test:
                 estimates = _estimates(model, name, competency, history)
                 ys = [competency.scale.reached(s) for s in history.scores]
                 ps = [before] + [next_probability(e, competency.scale) for e in estimates[:-1]]
-                outcomes[k] += ys
-                predicted[k] += ps
-                mine_y += ys
-                mine_p += ps
+                fold_y += ys
+                fold_p += ps
+            outcomes[k] += fold_y
+            predicted[k] += fold_p
+            mine_y += fold_y
+            mine_p += fold_p
+            per_fold[competency.competency_id].append(score_predictions(fold_y, fold_p))
         per[competency.competency_id] = score_predictions(mine_y, mine_p)
         if progress is not None:
             progress(i, total if total is not None else i)
     every_y = [y for fold in outcomes for y in fold]
     every_p = [p for fold in predicted for p in fold]
     return Evaluation(name, folds, seed, [score_predictions(y, p) for y, p in zip(outcomes, predicted)],
-                      score_predictions(every_y, every_p), per, warnings)
+                      score_predictions(every_y, every_p), per, per_fold, warnings)

@@ -367,6 +367,10 @@ broker_app = typer.Typer(help="Run the project's single-node Kafka broker (KRaft
                          no_args_is_help=True)
 app.add_typer(broker_app, name="broker")
 
+from cli.xapi import xapi_app  # noqa: E402
+
+app.add_typer(xapi_app, name="xapi")
+
 
 def _broker_call(action, as_json: bool):
     from consumers.kafka_broker import BrokerConfig, BrokerError

@@ -207,6 +207,19 @@ class EvidenceVoidedPayload(Model):
     reason: Text
 
 
+class XapiStatementPayload(Model):
+    """An xAPI statement from an LRS client (xapi/), on the chain of the learner it is about.
+    `statement` is the statement as the LRS stored it (its actor's identifiers are personal
+    data, encrypted before hashing: ledger.personal_data, declared at the end of this module)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+    statement_id: UUID
+    verb: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    activity: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = None
+    lms: Id  # the lrs_client key that sent it
+    statement: dict[str, Any]
+
+
 # --- learning plans -----------------------------------------------------------------------
 
 
@@ -411,6 +424,7 @@ MODELS: dict[tuple[str, int], type[Envelope]] = {
         ("credit.revoked", 1, CreditRevokedPayload, "learner", {"registrar"}),
         ("credit.confirmed", 1, CreditConfirmedPayload, "learner", {"registrar"}),
         ("person.erased", 1, PersonErasedPayload, "learner", {"district_admin"}),
+        ("xapi.statement", 1, XapiStatementPayload, "learner", {"school_system"}),
     ]
 }
 
@@ -448,3 +462,19 @@ def upcast(event: dict[str, Any]) -> dict[str, Any]:
         event = UPCASTERS[key](event)
         key = (event["type"], event["schema_version"])
     return event
+
+
+# xAPI statements name people (actor, instructor, team, group members, an Agent object): every
+# identifier and name is personal and encrypted with the learner's key before hashing.
+def _declare_xapi_personal_fields() -> None:
+    from ledger.personal_data import declare
+
+    agents = ["payload.statement.actor", "payload.statement.actor.member[]", "payload.statement.object",
+              "payload.statement.object.member[]", "payload.statement.context.instructor",
+              "payload.statement.context.instructor.member[]", "payload.statement.context.team",
+              "payload.statement.context.team.member[]"]
+    declare("xapi.statement", [f"{agent}.{key}" for agent in agents
+                               for key in ("name", "mbox", "mbox_sha1sum", "openid", "account")])
+
+
+_declare_xapi_personal_fields()

@@ -95,7 +95,7 @@ def _preconditions(ctx: Any, existing: tuple[str, bytes, str, str] | None, resou
     if none_match is not None and existing is not None and (none_match.strip() == "*" or etag in none_match):
         raise LrsError(412, "If-None-Match: the document exists")
     if ctx.method == "PUT" and existing is not None and match is None and none_match is None \
-            and resource != "state":
+            and (resource != "state" or ctx.version.startswith("2")):  # 1.0.3 left state unguarded
         raise LrsError(409, "the document exists: send If-Match with its ETag (or If-None-Match: *) to replace it")
 
 

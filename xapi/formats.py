@@ -24,7 +24,7 @@ def _ids(s: dict[str, Any]) -> dict[str, Any]:
     obj = s["object"]
     kind = obj.get("objectType", "Activity")
     if kind == "Activity":
-        s["object"] = {"objectType": "Activity", "id": obj["id"]} if "objectType" in obj else {"id": obj["id"]}
+        s["object"] = {"id": obj["id"]}
     elif kind in ("Agent", "Group"):
         s["object"] = _ids_agent(obj)
     elif kind == "SubStatement":
@@ -35,7 +35,7 @@ def _ids(s: dict[str, Any]) -> dict[str, Any]:
             ctx[key] = _ids_agent(ctx[key])
     for value in (ctx.get("contextActivities") or {}).values():
         for i, a in enumerate(value):
-            value[i] = {"id": a["id"], **({"objectType": "Activity"} if "objectType" in a else {})}
+            value[i] = {"id": a["id"]}
     return s
 
 

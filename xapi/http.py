@@ -9,35 +9,36 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import threading
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from xapi.documents import Documents, documents_route
-from xapi.statements import LrsError, Statements
+from xapi.documents import documents_route
+from xapi.service import LrsCore, authority
+from xapi.statements import LrsError, now_iso
 from xapi.statement_routes import activities_route, agents_route, statements_route
-from xapi.storage import Storage
 
 VERSIONS = ("2.0.0", "1.0.3")
 MAX_BODY = 16 * 1024 * 1024
-HOME_PAGE = "urn:mastery-ledger:lrs-client"
+# The /v1 access log (api.edges.RequestLog) sits behind the dispatch, so the LRS logs its own.
+log = logging.getLogger("ledger.xapi")
 
 
 class Lrs:
-    """Holds the resources once the ledger's Service exists (it is made in the app's lifespan)."""
+    """Holds the LRS's core once the ledger's Service exists (it is made in the app's lifespan)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.storage: Storage | None = None
+        self.core: LrsCore | None = None
 
-    def resources(self, service: Any) -> tuple[Statements, Documents]:
+    def resources(self, service: Any) -> LrsCore:
         with self._lock:
-            if self.storage is None:
-                self.storage = Storage(service.settings)
-                self.statements, self.documents = Statements(self.storage), Documents(self.storage)
-        return self.statements, self.documents
+            if self.core is None:
+                self.core = LrsCore(service.settings, service.ledger, service.write_lock)
+        return self.core
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request = Request(scope, receive)
@@ -46,6 +47,10 @@ class Lrs:
         except LrsError as error:
             response = JSONResponse({"error": error.reason}, status_code=error.status)
         response.headers["X-Experience-API-Version"] = "2.0.0"
+        if request.url.path.rstrip("/").endswith("/statements") and request.method in ("GET", "HEAD"):
+            # On every answer to a statement query, errors included (XAPI-00153).
+            response.headers["X-Experience-API-Consistent-Through"] = now_iso()
+        log.info("%s %s?%s status=%s", request.method, request.url.path, request.url.query[:200], response.status_code)
         await response(scope, receive, send)
 
     async def handle(self, request: Request, service: Any) -> Response:
@@ -63,8 +68,8 @@ class Lrs:
         body = await request.body()
         if len(body) > MAX_BODY:
             raise LrsError(413, f"the body is larger than {MAX_BODY} bytes")
-        statements, documents = await run_in_threadpool(self.resources, service)
-        ctx = Context(request, body, authority, version, statements, documents)
+        core = await run_in_threadpool(self.resources, service)
+        ctx = Context(request, body, authority, version, core)
         route = ROUTES.get(path)
         if route is None:
             raise LrsError(404, f"{request.url.path}: no such xAPI resource")
@@ -72,10 +77,9 @@ class Lrs:
 
 
 class Context:
-    def __init__(self, request: Request, body: bytes, authority: dict[str, Any], version: str,
-                 statements: Statements, documents: Documents) -> None:
+    def __init__(self, request: Request, body: bytes, authority: dict[str, Any], version: str, core: LrsCore) -> None:
         self.request, self.body, self.authority, self.version = request, body, authority, version
-        self.statements, self.documents = statements, documents
+        self.core, self.statements, self.documents = core, core.statements, core.documents
         self.method = request.method
         self.params = dict(request.query_params)
         self.headers = request.headers
@@ -101,8 +105,7 @@ def _authorise(request: Request, service: Any) -> dict[str, Any]:
         raise LrsError(401, reason or "the user is not the key's id")
     if grant.role != "lrs_client":
         raise LrsError(403, f"a {grant.role} key is not an LRS client key")
-    return {"objectType": "Agent", "name": grant.label or grant.key_id,
-            "account": {"homePage": HOME_PAGE, "name": f"{grant.school_id}/{grant.key_id}"}}
+    return authority(grant.school_id, grant.key_id, grant.label or grant.key_id)
 
 
 ROUTES = {

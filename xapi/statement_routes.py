@@ -65,10 +65,8 @@ def statements_route(ctx: Any) -> Response:
     batch = documents if isinstance(documents, list) else [documents]
     if isinstance(documents, list) and not documents:
         raise LrsError(400, "the array holds no statements")
-    prepared = ctx.statements.prepare(batch, ctx.authority, ctx.version)
-    _check_attachments(prepared, parts)
-    ids = ctx.statements.store(prepared)
-    ctx.statements.keep_attachments(parts)
+    ids = ctx.core.post(batch, authority=ctx.authority, version=ctx.version, parts=parts,
+                        check_parts=_check_attachments)
     return Response(status_code=204) if ctx.method == "PUT" else JSONResponse(ids)
 
 

@@ -125,8 +125,9 @@ class Statements:
             raise LrsError(400, "the batch holds the same statement id twice")
         return out
 
-    def store(self, prepared: list[Prepared]) -> list[str]:
-        """Stores what is new; returns the ids (in order). 409 if an id holds other content."""
+    def store(self, prepared: list[Prepared]) -> tuple[list[str], list[dict[str, Any]]]:
+        """Stores what is new; returns the ids (in order) and the statements newly stored.
+        409 if an id holds other content."""
         with self.db.transaction():
             ids = [p.statement["id"] for p in prepared]
             known = {row[0]: row[1] for row in self.db.rows(
@@ -150,9 +151,10 @@ class Statements:
                 voids = s["object"]["id"] if s["verb"]["id"] == VOIDED else None
                 self.db.execute(
                     "INSERT INTO xapi_statements (id, body, fingerprint, stored, verb, registration, voided_by,"
-                    " is_voiding, voids, has_attachments) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                    " is_voiding, voids, target, has_attachments) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
                     [s["id"], json.dumps(s), p.fingerprint, stored, s["verb"]["id"],
                      (s.get("context") or {}).get("registration"), int(voids is not None), voids,
+                     s["object"]["id"].lower() if s["object"].get("objectType") == "StatementRef" else None,
                      int(bool(s.get("attachments")))])
                 seq = self.db.rows("SELECT seq FROM xapi_statements WHERE id = ?", [s["id"]])[0][0]
                 self.db.many("INSERT INTO xapi_refs (seq, kind, value, related) VALUES (?, ?, ?, ?)",
@@ -161,7 +163,7 @@ class Statements:
                     self.db.execute("UPDATE xapi_statements SET voided_by = ? WHERE id = ? AND is_voiding = 0",
                                     [s["id"], voids])
                 self._remember_activities(s)
-        return ids
+        return ids, [p.statement for p in fresh]
 
     def _check_void(self, target: str, batch: dict[str, Prepared]) -> None:
         if target in batch:
@@ -196,18 +198,25 @@ class Statements:
     def query(self, *, agent: str | None, verb: str | None, activity: str | None, registration: str | None,
               related_agents: bool, related_activities: bool, since: str | None, until: str | None,
               limit: int, ascending: bool, after: int | None) -> tuple[list[dict[str, Any]], int | None]:
-        where, params = ["s.voided_by IS NULL"], []
+        matching, params = [], []
         for kind, value, related in (("actor", agent, related_agents), ("activity", activity, related_activities)):
             if value is not None:
-                where.append("s.seq IN (SELECT seq FROM xapi_refs WHERE kind = ? AND value = ?"
-                             + ("" if related else " AND related = 0") + ")")
+                matching.append("s.seq IN (SELECT seq FROM xapi_refs WHERE kind = ? AND value = ?"
+                                + ("" if related else " AND related = 0") + ")")
                 params += [kind, value]
         if verb is not None:
-            where.append("s.verb = ?")
+            matching.append("s.verb = ?")
             params.append(verb)
         if registration is not None:
-            where.append("s.registration = ?")
+            matching.append("s.registration = ?")
             params.append(registration.lower())
+        where = ["s.voided_by IS NULL"]
+        if matching:
+            # Statements that target a matching statement (StatementRef, voiding) match too, however
+            # deep the chain (xAPI 2.0 Communication 2.1.3 "Filter Conditions for StatementRefs").
+            where.append("s.seq IN (WITH RECURSIVE m(seq, id) AS (SELECT s.seq, s.id FROM xapi_statements s"
+                         f" WHERE {' AND '.join(matching)} UNION SELECT t.seq, t.id FROM xapi_statements t"
+                         " JOIN m ON t.target = m.id) SELECT seq FROM m)")
         if since is not None:
             where.append("s.stored > ?")
             params.append(since)
@@ -233,8 +242,8 @@ class Statements:
         return bool(self.db.rows("SELECT 1 FROM xapi_refs WHERE kind = 'actor' AND value = ? LIMIT 1", [key]))
 
     def consistent_through(self) -> str:
-        row = self.db.rows("SELECT MAX(stored) FROM xapi_statements")
-        return row[0][0] or now_iso()
+        # A statement is queryable as soon as its POST is answered: every one stored by now shows.
+        return now_iso()
 
 
     def keep_attachments(self, parts: dict[str, tuple[str, bytes]]) -> None:

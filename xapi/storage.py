@@ -21,12 +21,13 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS xapi_statements (
         seq {serial}, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL, fingerprint TEXT NOT NULL,
         stored TEXT NOT NULL, verb TEXT NOT NULL, registration TEXT, voided_by TEXT,
-        is_voiding INTEGER NOT NULL, voids TEXT, has_attachments INTEGER NOT NULL)""",
+        is_voiding INTEGER NOT NULL, voids TEXT, target TEXT, has_attachments INTEGER NOT NULL)""",
     # One row per (statement, kind, value): kind is actor/activity, `related` widens to every place.
     """CREATE TABLE IF NOT EXISTS xapi_refs (
         seq BIGINT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL, related INTEGER NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS xapi_refs_value ON xapi_refs (kind, value, seq)",
     "CREATE INDEX IF NOT EXISTS xapi_statements_verb ON xapi_statements (verb, seq)",
+    "CREATE INDEX IF NOT EXISTS xapi_statements_target ON xapi_statements (target)",
     """CREATE TABLE IF NOT EXISTS xapi_attachments (
         sha2 TEXT PRIMARY KEY, content_type TEXT NOT NULL, content {blob} NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS xapi_documents (

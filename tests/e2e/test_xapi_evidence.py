@@ -1,0 +1,75 @@
+"""Statements become mastery evidence: the spec's cmi5 "failed with score" statement, posted with
+`ledger xapi post`, lands on its learner's chain; aligned, it moves the learner's competency
+state (scaled 0.65 onto the scale 1..4 is 2.95); voided, it moves it back; `ledger verify`
+covers every event and a statement about someone not enrolled stays in the LRS alone."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+from tests import factories as f
+from tests.http_support import cli, server_env
+
+DATA = Path("/work/shared/data/xapi")
+if not DATA.exists():
+    DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "xapi"
+CMI5 = DATA / "xapi_spec_appendixB_cmi5_failed_with_score.json"
+LEARNER = "1625378"  # the cmi5 example's account name: enrolled here as a learner id
+
+
+def _ok(env, *args, stdin=None):
+    done = cli(env, *args, stdin=stdin)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout) if "--json" in args else done.stdout
+
+
+def _types(env):
+    return [e["event"]["type"] if "event" in e else e["type"]
+            for e in _ok(env, "events", LEARNER, "--json")]
+
+
+def _state(env):
+    _ok(env, "project")
+    return {c["competency_id"]: c for c in _ok(env, "state", LEARNER, "--json")["competencies"]}
+
+
+def test_aligned_statement_moves_state_and_voiding_moves_it_back(tmp_path):
+    env = server_env(tmp_path / "home")
+    _ok(env, "post", "-", stdin="\n".join(f.line(d) for d in [f.framework(), f.course(), f.enrolled(LEARNER)]) + "\n")
+    statement = json.loads(CMI5.read_text())
+    stranger = {**statement, "id": str(uuid.uuid4()),
+                "actor": {"account": {"homePage": "http://example.adlnet.gov", "name": "not-enrolled"}}}
+    stored = _ok(env, "xapi", "post", "-", "--school", f.SCHOOL, "--json", stdin=json.dumps([statement, stranger]))
+    assert stored["stored"] == [statement["id"], stranger["id"]]
+    assert _types(env) == ["learner.enrolled", "xapi.statement"]
+    assert _state(env) == {}  # not aligned yet: stored, chained, no evidence
+
+    aligned = _ok(env, "xapi", "align", "--activity", statement["object"]["id"], "--competency", "C1", "--json")
+    assert aligned["statements"] == 2 and aligned["events"]["accepted"] == 1  # the stranger has no chain
+    events = _ok(env, "events", LEARNER, "--json")
+    [assessment] = [e.get("event", e) for e in events if e.get("event", e)["type"] == "assessment.recorded"]
+    assert assessment["payload"]["score"] == 2.95
+    assert assessment["payload"]["source"]["assessment_id"] == f"xapi:{statement['id']}"
+    assert assessment["demonstrated_at"].startswith(statement["timestamp"][:19])
+    assert _state(env)["C1"]["evidence_count"] == 1
+
+    voiding = {"actor": statement["actor"], "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+               "object": {"objectType": "StatementRef", "id": statement["id"]}}
+    _ok(env, "xapi", "post", "-", "--school", f.SCHOOL, stdin=json.dumps(voiding))
+    assert _types(env)[-2:] == ["xapi.statement", "evidence.voided"]
+    assert "C1" not in _state(env) or _state(env)["C1"]["evidence_count"] == 0
+    listed = [s["id"] for s in _ok(env, "xapi", "statements", "--json")["statements"]]
+    assert statement["id"] not in listed and stranger["id"] in listed and len(listed) == 2
+    verified = cli(env, "verify")
+    assert verified.returncode == 0 and "every chain is intact" in verified.stdout
+
+
+def test_bad_statement_file_fails_in_one_line_naming_the_property(tmp_path):
+    env = server_env(tmp_path / "home")
+    _ok(env, "init")
+    bad = {"actor": {"mbox": "nobody"}, "verb": {"id": "http://x.org/v"}, "object": {"id": "http://x.org/a"}}
+    done = cli(env, "xapi", "post", "-", "--school", f.SCHOOL, "--json", stdin=json.dumps(bad))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "statement.actor.mbox: must be a mailto: IRI" in done.stdout + done.stderr

@@ -17,9 +17,20 @@ def _b64(part: str) -> bytes:
 
 
 def _stripped(s: dict[str, Any]) -> dict[str, Any]:
-    # What the signer could not have known or what the LRS may have changed.
-    out = {k: v for k, v in s.items() if k not in ("authority", "stored", "version", "attachments", "id")}
-    return json.loads(json.dumps(out, sort_keys=True))
+    # What the signer could not have known or what the LRS may have changed; durations compare
+    # to 0.01 s (xAPI 2.0 §4.2.7).
+    out = json.loads(json.dumps({k: v for k, v in s.items()
+                                 if k not in ("authority", "stored", "version", "attachments", "id")}))
+    if isinstance(out.get("result"), dict) and isinstance(out["result"].get("duration"), str):
+        out["result"]["duration"] = hundredths(out["result"]["duration"])
+    return out
+
+
+def hundredths(duration: str) -> str:
+    """An ISO 8601 duration with its seconds cut (not rounded) to two decimals."""
+    import re
+
+    return re.sub(r"(\d+)\.(\d{1,2})\d*S$", r"\1.\2S", duration)
 
 
 def check_signature(statement: dict[str, Any], content: bytes, content_type: str) -> None:

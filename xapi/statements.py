@@ -77,9 +77,14 @@ def references(s: dict[str, Any]) -> list[tuple[str, str, int]]:
 
 
 def _comparable(s: dict[str, Any]) -> str:
-    # Statement comparison (xAPI 2.0 §2.2.1): what the LRS sets, and the version, do not count.
-    return json.dumps({k: v for k, v in s.items() if k not in ("stored", "authority", "version")},
-                      sort_keys=True, separators=(",", ":"))
+    # Statement comparison (xAPI 2.0 §2.2.1): what the LRS sets, and the version, do not count;
+    # durations compare to 0.01 s.
+    from xapi.signatures import hundredths
+
+    kept = {k: v for k, v in s.items() if k not in ("stored", "authority", "version")}
+    if isinstance(kept.get("result"), dict) and isinstance(kept["result"].get("duration"), str):
+        kept["result"] = {**kept["result"], "duration": hundredths(kept["result"]["duration"])}
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"))
 
 
 def _normalise(s: dict[str, Any]) -> dict[str, Any]:

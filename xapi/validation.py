@@ -179,7 +179,7 @@ def definition(d: Any, path: str, p: Problems) -> None:
     if "extensions" in d:
         extensions(d["extensions"], f"{path}.extensions", p)
     kind = d.get("interactionType")
-    if kind is not None and kind not in INTERACTION_TYPES:
+    if kind is not None and (not isinstance(kind, str) or kind not in INTERACTION_TYPES):
         p.add(f"{path}.interactionType", f"must be one of {', '.join(sorted(INTERACTION_TYPES))}")
     if "correctResponsesPattern" in d:
         crp = d["correctResponsesPattern"]
@@ -188,7 +188,7 @@ def definition(d: Any, path: str, p: Problems) -> None:
         if not isinstance(crp, list) or not all(isinstance(s, str) for s in crp):
             p.add(f"{path}.correctResponsesPattern", "must be an array of strings")
     for key in COMPONENT_LISTS & set(d):
-        if kind is None or key not in COMPONENTS_OF.get(kind, set()):
+        if not isinstance(kind, str) or key not in COMPONENTS_OF.get(kind, set()):
             p.add(f"{path}.{key}", f"is not allowed for interactionType {kind!r}")
         items = d[key]
         if not isinstance(items, list):
@@ -341,9 +341,8 @@ def attachments(v: Any, path: str, p: Problems) -> None:
 
 def check_statement(s: Any, path: str = "statement", p: Problems | None = None, *, sub: bool = False) -> Problems:
     p = Problems() if p is None else p
-    allowed = {"actor", "verb", "object", "result", "context", "timestamp", "attachments", "objectType"}
-    if not sub:
-        allowed |= {"id", "stored", "authority", "version"}
+    allowed = {"actor", "verb", "object", "result", "context", "timestamp", "attachments"}
+    allowed |= {"objectType"} if sub else {"id", "stored", "authority", "version"}
     if not _object(s, path, p, allowed, {"actor", "verb", "object"}):
         return p
     if sub and s.get("objectType") != "SubStatement":
@@ -380,6 +379,8 @@ def check_statement(s: Any, path: str = "statement", p: Problems | None = None, 
 def authority(v: Any, path: str, p: Problems) -> None:
     agent(v, path, p)
     if isinstance(v, dict) and v.get("objectType") == "Group":
+        if any(k in v for k in ("mbox", "mbox_sha1sum", "openid", "account")):
+            p.add(path, "a Group authority is anonymous: an OAuth consumer and a user as its two members")
         members = v.get("member")
         if not isinstance(members, list) or len(members) != 2:
             p.add(f"{path}.member", "a Group authority has exactly two Agents (an OAuth consumer and a user)")

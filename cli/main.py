@@ -344,10 +344,19 @@ def status(as_json: bool = JsonOption) -> None:
 
         names = Names.from_env()
         result["kafka"] = _kafka(lambda: kafka_status(settings.kafka_bootstrap, names), settings, as_json)
+    from xapi.service import unaligned_summary
+
+    lrs = unaligned_summary(settings)
+    if lrs is not None:
+        result["xapi"] = lrs
     if as_json:
         emit_json(result)
         return
     typer.echo(f"store      {settings.shown_store}: head position {result['store_head']}")
+    if lrs is not None:
+        typer.echo(f"xapi       {lrs['statements']} statements, {lrs['unaligned_statements']} not aligned to a competency")
+        for item in lrs["top_unaligned_activities"]:
+            typer.echo(f"  {item['statements']:>8}  {item['activity']}")
     projections = result.get("projections")
     if isinstance(projections, dict):
         for name, position in projections.items():

@@ -80,3 +80,27 @@ def _ids(statement: dict[str, Any]) -> list[str]:
     from xapi.evidence import activities
 
     return activities(statement)
+
+
+def unaligned_summary(settings: Settings, top: int = 5) -> dict[str, Any] | None:
+    """For `ledger status`: how many stored statements no alignment makes evidence, and their most
+    frequent activity IRIs (what an operator would align next). None when no LRS was ever used."""
+    if settings.is_sqlite and not (settings.home / "xapi.db").exists():
+        return None
+    storage = Storage(settings)
+    try:
+        from xapi.evidence import Alignments
+
+        alignments = Alignments(storage).all()
+        counts = storage.rows("SELECT value, COUNT(*) FROM xapi_refs r JOIN xapi_statements s ON s.seq = r.seq"
+                              " WHERE r.kind = 'activity' AND r.related = 0 AND s.voided_by IS NULL GROUP BY value")
+        total = storage.rows("SELECT COUNT(*) FROM xapi_statements WHERE voided_by IS NULL")[0][0]
+    finally:
+        storage.close()
+
+    def aligned(iri: str) -> bool:
+        return any(iri == a["activity"] or (a["prefix"] and iri.startswith(a["activity"])) for a in alignments)
+
+    loose = sorted(((iri, n) for iri, n in counts if not aligned(iri)), key=lambda x: (-x[1], x[0]))
+    return {"statements": total, "unaligned_statements": sum(n for _, n in loose),
+            "top_unaligned_activities": [{"activity": iri, "statements": n} for iri, n in loose[:top]]}

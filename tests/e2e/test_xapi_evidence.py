@@ -45,6 +45,9 @@ def test_aligned_statement_moves_state_and_voiding_moves_it_back(tmp_path):
     assert stored["stored"] == [statement["id"], stranger["id"]]
     assert _types(env) == ["learner.enrolled", "xapi.statement"]
     assert _state(env) == {}  # not aligned yet: stored, chained, no evidence
+    lrs = _ok(env, "status", "--json")["xapi"]
+    assert lrs["unaligned_statements"] == 2
+    assert lrs["top_unaligned_activities"] == [{"activity": statement["object"]["id"], "statements": 2}]
 
     aligned = _ok(env, "xapi", "align", "--activity", statement["object"]["id"], "--competency", "C1", "--json")
     assert aligned["statements"] == 2 and aligned["events"]["accepted"] == 1  # the stranger has no chain
@@ -54,6 +57,7 @@ def test_aligned_statement_moves_state_and_voiding_moves_it_back(tmp_path):
     assert assessment["payload"]["source"]["assessment_id"] == f"xapi:{statement['id']}"
     assert assessment["demonstrated_at"].startswith(statement["timestamp"][:19])
     assert _state(env)["C1"]["evidence_count"] == 1
+    assert _ok(env, "status", "--json")["xapi"]["unaligned_statements"] == 0
 
     voiding = {"actor": statement["actor"], "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
                "object": {"objectType": "StatementRef", "id": statement["id"]}}

@@ -124,9 +124,10 @@ def test_ten_grouped_folds_give_per_fold_mean_and_std_beside_the_pooled_figure(h
     assert abs(hw_evaluated["bkt"]["mean"]["auc"] - hw_evaluated["bkt"]["pooled"]["auc"]) > 0.005
 
 
-# pyBKT's EM divides 0 by 0 on Venn Diagram (its slip reaches exactly 0) and its AUC there is not
-# a reference; it also takes ~2 minutes on that skill's 18k rows. The other two are compared.
-PYBKT_SKILLS = {"Circle Graph": "Circle-Graph", "Mode": "Mode"}
+# pyBKT's EM divides 0 by 0 on Venn Diagram (its slip reaches exactly 0), so its AUC there is no
+# reference, and pyBKT takes ~1.5 min a skill on this machine: Mode (1,926 answers, 10 folds) is
+# compared here. Circle Graph agrees as closely (0.71831 vs pyBKT's 0.71841, see the issue 18 notes).
+PYBKT_SKILLS = {"Mode": "Mode"}
 
 
 def test_bkt_mean_per_fold_auc_matches_pybkt_crossvalidation_on_the_same_folds(hw_home, hw_evaluated):

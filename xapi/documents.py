@@ -94,9 +94,12 @@ def _preconditions(ctx: Any, existing: tuple[str, bytes, str, str] | None, resou
         raise LrsError(412, "If-Match: the document's ETag is not the one given")
     if none_match is not None and existing is not None and (none_match.strip() == "*" or etag in none_match):
         raise LrsError(412, "If-None-Match: the document exists")
-    if ctx.method == "PUT" and existing is not None and match is None and none_match is None \
+    if ctx.method == "PUT" and match is None and none_match is None \
             and (resource != "state" or ctx.version.startswith("2")):  # 1.0.3 left state unguarded
-        raise LrsError(409, "the document exists: send If-Match with its ETag (or If-None-Match: *) to replace it")
+        if existing is not None:
+            raise LrsError(409, "the document exists: send If-Match with its ETag (or If-None-Match: *) to replace it")
+        if ctx.version.startswith("1.0") and resource != "state":
+            raise LrsError(400, "a profile PUT needs If-Match or If-None-Match (xAPI 1.0.3)")
 
 
 def documents_route(resource: str) -> Callable[[Any], Response]:

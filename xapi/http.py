@@ -10,7 +10,9 @@ import base64
 import binascii
 import json
 import logging
+import os
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -22,6 +24,9 @@ from xapi.statements import LrsError, now_iso
 from xapi.statement_routes import activities_route, agents_route, statements_route
 
 VERSIONS = ("2.0.0", "1.0.3")
+# What a request that names no version is answered as (in the response's version header):
+# a deployment whose clients are 1.0.3 LMSs sets LEDGER_XAPI_DEFAULT_VERSION=1.0.3.
+DEFAULT_VERSION = os.environ.get("LEDGER_XAPI_DEFAULT_VERSION", "2.0.0")
 MAX_BODY = 16 * 1024 * 1024
 # The /v1 access log (api.edges.RequestLog) sits behind the dispatch, so the LRS logs its own.
 log = logging.getLogger("ledger.xapi")
@@ -46,7 +51,8 @@ class Lrs:
             response = await self.handle(request, scope["ledger_service"])
         except LrsError as error:
             response = JSONResponse({"error": error.reason}, status_code=error.status)
-        response.headers["X-Experience-API-Version"] = "2.0.0"
+        declared = request.headers.get("x-experience-api-version") or DEFAULT_VERSION
+        response.headers["X-Experience-API-Version"] = "1.0.3" if declared.startswith("1.0") else "2.0.0"
         if request.url.path.rstrip("/").endswith("/statements") and request.method in ("GET", "HEAD"):
             # On every answer to a statement query, errors included (XAPI-00153).
             response.headers["X-Experience-API-Consistent-Through"] = now_iso()
@@ -59,30 +65,69 @@ class Lrs:
         path = request.url.path.removeprefix("/xapi").rstrip("/")
         if path == "/about" and request.method in ("GET", "HEAD"):
             return JSONResponse({"version": list(VERSIONS), "extensions": {}})
-        authority = _authorise(request, service)
-        version = request.headers.get("x-experience-api-version")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            raise LrsError(413, f"the body is larger than {MAX_BODY} bytes")
+        view = _alternate(request, body) if "method" in request.query_params else \
+            View(request.method, dict(request.query_params), request.headers, body)
+        authority = _authorise(view.headers, service)
+        version = view.headers.get("x-experience-api-version")
         if version is None:
             raise LrsError(400, "X-Experience-API-Version: the header is required")
         if version not in VERSIONS and not version.startswith(("2.0.", "1.0.")):
             raise LrsError(400, f"X-Experience-API-Version: {version} is not supported ({', '.join(VERSIONS)})")
-        body = await request.body()
-        if len(body) > MAX_BODY:
-            raise LrsError(413, f"the body is larger than {MAX_BODY} bytes")
+        if view.alternate and not version.startswith("1.0"):
+            raise LrsError(400, "method: xAPI 2.0 has no alternate request syntax")
         core = await run_in_threadpool(self.resources, service)
-        ctx = Context(request, body, authority, version, core)
+        ctx = Context(view, authority, version, core)
         route = ROUTES.get(path)
         if route is None:
             raise LrsError(404, f"{request.url.path}: no such xAPI resource")
         return await run_in_threadpool(route, ctx)
 
 
+@dataclass
+class View:
+    """What a request asks, once a 1.0.3 alternate-syntax POST (method=..., headers and content
+    in a form body) is unfolded into the request it stands for."""
+
+    method: str
+    params: dict[str, str]
+    headers: Any
+    body: bytes
+    alternate: bool = False
+
+
+def _alternate(request: Request, body: bytes) -> View:
+    from urllib.parse import parse_qsl
+
+    from starlette.datastructures import Headers
+
+    method = request.query_params["method"].upper()
+    if request.method != "POST" or set(request.query_params) != {"method"}:
+        raise LrsError(400, "method: the alternate request syntax is a POST whose only parameter is method")
+    if method not in ("GET", "PUT", "POST", "DELETE"):
+        raise LrsError(400, f"method: {method!r} is not GET, PUT, POST or DELETE")
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+        raise LrsError(415, "the alternate request syntax sends application/x-www-form-urlencoded")
+    form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    names = {"authorization", "x-experience-api-version", "content-type", "content-length", "if-match",
+             "if-none-match"}
+    headers = {k.lower(): v for k, v in form.items() if k.lower() in names}
+    for key in ("authorization", "x-experience-api-version"):
+        if key not in headers and key in request.headers:
+            headers[key] = request.headers[key]
+    if "content" in form:
+        headers.setdefault("content-type", "application/json")
+    params = {k: v for k, v in form.items() if k.lower() not in names and k != "content"}
+    return View(method, params, Headers(headers), form.get("content", "").encode(), alternate=True)
+
+
 class Context:
-    def __init__(self, request: Request, body: bytes, authority: dict[str, Any], version: str, core: LrsCore) -> None:
-        self.request, self.body, self.authority, self.version = request, body, authority, version
+    def __init__(self, view: View, authority: dict[str, Any], version: str, core: LrsCore) -> None:
+        self.body, self.authority, self.version = view.body, authority, version
         self.core, self.statements, self.documents = core, core.statements, core.documents
-        self.method = request.method
-        self.params = dict(request.query_params)
-        self.headers = request.headers
+        self.method, self.params, self.headers = view.method, view.params, view.headers
 
     def json(self) -> Any:
         try:
@@ -91,8 +136,8 @@ class Context:
             raise LrsError(400, f"the body is not JSON: {error}") from None
 
 
-def _authorise(request: Request, service: Any) -> dict[str, Any]:
-    header = request.headers.get("authorization", "")
+def _authorise(headers: Any, service: Any) -> dict[str, Any]:
+    header = headers.get("authorization", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
         raise LrsError(401, "send HTTP Basic credentials (an lrs_client key made with `ledger keys create`)")

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from projections.methods import Estimate
-from research.model_base import ModelError, Scale, fit_logistic, sigmoid
+from research.model_base import Scale, fit_logistic, logistic_settings, sigmoid
 
 
 def design(answers: Sequence[Sequence[bool]]) -> tuple[sparse.csr_matrix, np.ndarray]:
@@ -39,9 +39,7 @@ class AFM:
     learning rate toward 0 (the skill's easiness, the intercept, is not penalised)."""
 
     def __init__(self, C: float = 1.0, mastery_p: float = 0.95) -> None:
-        if not (isinstance(C, (int, float)) and C > 0):
-            raise ModelError(f"afm: C={C!r} must be a positive number")
-        self.C, self.mastery_p = float(C), mastery_p
+        self.C, self.mastery_p = logistic_settings("afm", C, mastery_p)
         self.easiness, self.rate, self.learners = 0.0, 0.0, 0
 
     def fit(self, histories: Sequence[Sequence[float]], scale: Scale) -> None:

@@ -114,6 +114,18 @@ def settings_in_effect(factory: Any, model: Any, params: dict[str, Any]) -> dict
             if signature.parameters[k].kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)}
 
 
+def logistic_settings(name: str, C: Any, mastery_p: Any) -> tuple[float, float]:
+    """A logistic model's `C` and `mastery_p`, checked: every problem named at once."""
+    problems = []
+    if isinstance(C, bool) or not isinstance(C, (int, float)) or not C > 0:
+        problems.append(f"C={C!r} must be a positive number")
+    if isinstance(mastery_p, bool) or not isinstance(mastery_p, (int, float)) or not 0 < mastery_p <= 1:
+        problems.append(f"mastery_p={mastery_p!r} must be a probability in (0, 1]")
+    if problems:
+        raise ModelError(f"{name}: " + "; ".join(problems))
+    return float(C), float(mastery_p)
+
+
 def fit_logistic(features: Any, outcomes: Sequence[bool], C: float) -> tuple[float, Any]:
     """(intercept, coefficients) of an L2-regularised logistic regression (scikit-learn's
     LogisticRegression, lbfgs). With only one outcome among the answers there is nothing to

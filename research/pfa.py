@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from projections.methods import Estimate
-from research.model_base import ModelError, Scale, fit_logistic, sigmoid
+from research.model_base import Scale, fit_logistic, logistic_settings, sigmoid
 
 
 def design(answers: Sequence[Sequence[bool]]) -> tuple[np.ndarray, np.ndarray]:
@@ -31,9 +31,7 @@ class PFA:
     """`C` is scikit-learn's inverse L2 strength (large = nearly unregularised)."""
 
     def __init__(self, C: float = 1.0, mastery_p: float = 0.95) -> None:
-        if not (isinstance(C, (int, float)) and C > 0):
-            raise ModelError(f"pfa: C={C!r} must be a positive number")
-        self.C, self.mastery_p = float(C), mastery_p
+        self.C, self.mastery_p = logistic_settings("pfa", C, mastery_p)
         self.beta, self.gamma, self.rho = 0.0, 0.0, 0.0
 
     def fit(self, histories: Sequence[Sequence[float]], scale: Scale) -> None:

@@ -118,3 +118,25 @@ def test_bkt_with_slip_at_its_bound_recovers_after_a_long_run_of_right_answers()
     # never came down, off from the exact belief by more than 0.4 at the end.
     assert max(abs(a - b) for a, b in zip(old, exact)) > 0.4
     assert exact[-1] < 0.6 and ours[-1] < 0.6
+
+
+def test_a_logistic_model_names_every_bad_setting_at_once():
+    with pytest.raises(ModelError, match=r"afm: C=0 must be a positive number; mastery_p=2 must be a probability"):
+        build("afm", {"C": 0, "mastery_p": 2})
+
+
+def test_a_fold_training_a_fitted_model_on_too_few_learners_is_named_in_a_warning():
+    from research.model_base import Scale
+    from research.protocol import evaluate
+    from research.replay import Competency, History
+
+    histories = [History(f"L{i}", scores=[float(i % 2), 1.0, 0.0]) for i in range(6)]
+    competency = Competency("C1", Scale(0, 1, 1), "decaying_average", {}, histories)
+    fold_of = assign_folds({h.learner_id: 3 for h in histories}, 3)
+
+    fitted = evaluate([competency], "pfa", {}, fold_of, folds=3)
+    not_fitted = evaluate([competency], "most_recent", {}, fold_of, folds=3)
+
+    assert fitted.warnings == [f"C1: fold {k} trains pfa on 4 learners (fewer than 10)" for k in (1, 2, 3)]
+    assert not_fitted.warnings == []
+    assert fitted.pooled.n == 18 and [s.n for s in fitted.per_fold] == [6, 6, 6]

@@ -65,10 +65,16 @@ def name_cli_reader(command: str | None, purpose: str | None) -> None:
 
     from ledger.disclosures import Reader, name_reader
 
-    if command in DISCLOSING:
-        stated = (purpose or os.environ.get("LEDGER_PURPOSE") or "").strip() or "operator (purpose not stated)"
-        name_reader(Reader(key_id=f"cli:{getpass.getuser()}", role="operator", school_id=None, what=command,
-                           purpose=stated[:300]))
+    if command not in DISCLOSING:
+        return
+    stated = (purpose or os.environ.get("LEDGER_PURPOSE") or "").strip() or "operator (purpose not stated)"
+    reader = Reader(key_id=f"cli:{getpass.getuser()}", role="operator", school_id=None, what=command,
+                    purpose=stated[:300])
+    name_reader(reader)
+    if command == "export":  # every learner's evidence at once: one entry for all (`*`), listed with each
+        from ledger.disclosures import ALL_LEARNERS
+
+        disclose_from_projections(ALL_LEARNERS)
 
 
 def disclose_from_projections(learner: str) -> None:
@@ -76,7 +82,12 @@ def disclose_from_projections(learner: str) -> None:
     from cli.context import settings
     from ledger.disclosures import DisclosureLog, disclose
 
-    log = DisclosureLog(settings())
+    from pathlib import Path
+
+    current = settings()
+    if current.is_sqlite and not Path(current.store).exists():
+        return  # no ledger here: nothing of anyone's can be read (the command says so itself)
+    log = DisclosureLog(current)
     try:
         disclose(log, learner)
     finally:

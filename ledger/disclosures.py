@@ -28,6 +28,7 @@ from typing import Any
 from ledger.canonical import GENESIS, canonical_json, chain_hash
 from ledger.config import PostgresStore, Settings
 
+ALL_LEARNERS = "*"  # a disclosure of every learner's record at once (a district export)
 KINDS = ("events", "state", "plans", "audit", "badge", "credential", "export")
 MAX_PURPOSE = 300
 
@@ -123,7 +124,8 @@ class DisclosureLog:
     def entries(self, learner: str | None = None) -> list[dict[str, Any]]:
         import orjson
 
-        where, args = (f" WHERE learner = {self._mark}", [learner]) if learner else ("", [])
+        where, args = (f" WHERE learner IN ({self._mark}, {self._mark})", [learner, ALL_LEARNERS]) \
+            if learner else ("", [])
         with self._lock:
             rows = self._conn.execute(f"SELECT entry, hash FROM {self._table}{where} ORDER BY seq", args).fetchall()
         return [{**orjson.loads(entry), "hash": hash_} for entry, hash_ in rows]

@@ -17,10 +17,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import sys
-from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,10 @@ class Shredder:
 
     def seal_event(self, stored: dict[str, Any], key: bytes | None) -> tuple[dict[str, Any], str]:
         """The event as it is to be stored (personal fields encrypted) and its fingerprint."""
-        sealed = deepcopy(stored)
+        text = canonical_json(stored)
+        if next(locate(stored), None) is None:  # most events: nothing personal, nothing to copy
+            return stored, hashlib.sha256(text.encode()).hexdigest()
+        sealed = _loads(text)  # a deep copy, several times faster than copy.deepcopy
         person = person_of(stored) or ""
         found = False
         for path, container, slot in list(locate(sealed)):
@@ -160,7 +163,6 @@ class Shredder:
             plain = canonical_json(container[slot]).encode()  # type: ignore[index]
             container[slot] = token(person, _seal(key, plain, person.encode()))  # type: ignore[index]
             found = True
-        text = canonical_json(stored)
         if not found:
             return stored, hashlib.sha256(text.encode()).hexdigest()
         return sealed, hmac.new(hashlib.sha256(b"fingerprint|" + key).digest(), text.encode(), "sha256").hexdigest()
@@ -192,6 +194,13 @@ class Shredder:
             except (InvalidTag, ValueError):
                 return ERASED
         return _replace(value, opened)
+
+
+def _loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # integers beyond 64 bits, which canonical_json writes
+        return json.loads(text)
 
 
 def token(person: str, sealed: bytes) -> str:

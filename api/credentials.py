@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.credits import Key, _may_read, _refused, _service
 
@@ -54,14 +54,17 @@ def _readable(request: Request, grant, learner_id: str):
 
 @router.get("/v1/learners/{learner_id}/credits/{course_id}/badge/signed",
             responses={409: {"description": "the award is revoked or flagged, or the log does not verify"}})
-def signed_badge(request: Request, grant: Key, learner_id: str, course_id: str) -> JSONResponse:
-    """The award as a signed (eddsa-rdfc-2022) OpenBadgeCredential with its revocation status entry."""
-    from credentials.service import badge
+def signed_badge(request: Request, grant: Key, learner_id: str, course_id: str, jwt: bool = False) -> Response:
+    """The award as a signed (eddsa-rdfc-2022) OpenBadgeCredential with its revocation status entry;
+    with ?jwt=true the same credential as a VC-JWT (EdDSA)."""
+    from credentials.service import badge, badge_jwt
     from projections.credential_checks import Refusal
 
     _readable(request, grant, learner_id)
     svc = _service(request)
     try:
+        if jwt:
+            return Response(badge_jwt(svc.ledger, svc.settings.home, learner_id, course_id), media_type="application/vc+jwt")
         return JSONResponse(badge(svc.ledger, svc.settings.home, learner_id, course_id))
     except Refusal as refusal:
         raise _refused(404 if "holds no awarded credit" in str(refusal) else 409, str(refusal)) from None

@@ -75,10 +75,16 @@ def credential_verify(file: Path,
                       status_list: list[Path] = typer.Option([], "--status-list",
                                                              help="A status list credential to use (repeatable)."),
                       as_json: bool = JsonOption) -> None:
-    """Check a credential offline: shape, dates, proof, revocation. One line; exit 1 when not valid."""
+    """Check a credential offline (JSON with a Data Integrity proof, or a VC-JWT): shape, dates,
+    proof, revocation. One line; exit 1 when not valid."""
+    from credentials.jwt import looks_like_jwt
     from credentials.service import verify_here
 
-    doc = _read_json(file, "credential", as_json)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        fail(f"credential {file}: {getattr(error, 'strerror', None) or error}", as_json=as_json)
+    doc = text.strip() if looks_like_jwt(text) else _read_json(file, "credential", as_json)
     lists = [_read_json(p, "status list", as_json) for p in status_list]
     current = settings()
     ledger = open_ledger(as_json=as_json) if not current.is_sqlite or Path(current.store).exists() else None

@@ -179,12 +179,16 @@ def credit_badge(learner: str, course: str,
                  issuer_name: str = typer.Option("District registrar", "--issuer-name"),
                  sign: bool = typer.Option(False, "--sign", help="Sign it (eddsa-rdfc-2022) with the issuer's key, "
                                                                  "with a revocation status entry."),
+                 as_jwt: bool = typer.Option(False, "--jwt", help="With --sign: as a VC-JWT (EdDSA, kid = the "
+                                                                  "issuer's key) instead of a Data Integrity proof."),
                  as_json: bool = JsonOption,
                  ) -> None:
     """The awarded credit as an Open Badges 3.0 credential (unsigned JSON, or --sign); refused, with
     the reason, for a revoked or flagged award, or when the log does not verify."""
+    if as_jwt and not sign:
+        fail("--jwt: a VC-JWT is a signed form; give --sign too", as_json=as_json)
     if sign:
-        return _signed_badge(learner, course, out, as_json)
+        return _signed_badge(learner, course, out, as_json, as_jwt)
     from credentials.badges import open_badge
     from ledger.streams import CATALOG_KEY
     from projections.credential_checks import badge_refusal
@@ -212,13 +216,15 @@ def credit_badge(learner: str, course: str,
         typer.echo(text)  # the credential is JSON already, with or without --json
 
 
-def _signed_badge(learner: str, course: str, out: Optional[Path], as_json: bool) -> None:
+def _signed_badge(learner: str, course: str, out: Optional[Path], as_json: bool, as_jwt: bool = False) -> None:
     from cli.context import settings
     from credentials.issuer import IssuerError
-    from credentials.service import badge
+    from credentials.service import badge, badge_jwt
     from projections.credential_checks import Refusal
 
     try:
+        if as_jwt:
+            return _jwt_badge(badge_jwt(open_ledger(as_json=as_json), settings().home, learner, course), out, as_json)
         doc = badge(open_ledger(as_json=as_json), settings().home, learner, course)
     except (Refusal, IssuerError) as error:
         fail(str(error), as_json=as_json)
@@ -232,6 +238,17 @@ def _signed_badge(learner: str, course: str, out: Optional[Path], as_json: bool)
             typer.echo(f"wrote {out} (signed by {doc['proof']['verificationMethod']})")
     else:
         typer.echo(text)
+
+
+def _jwt_badge(token: str, out: Optional[Path], as_json: bool) -> None:
+    if out:
+        out.write_text(token + "\n")
+    if as_json:
+        emit_json({"ok": True, "out": str(out) if out else None, "jwt": token})
+    elif out:
+        typer.echo(f"wrote {out} (VC-JWT)")
+    else:
+        typer.echo(token)
 
 
 def audit(

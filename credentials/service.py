@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from credentials import integrity, issuer as issuers, status_list
+from credentials import integrity, issuer as issuers, jwt as vc_jwt, status_list
 from credentials.badges import open_badge
-from credentials.verify import Verdict, verify
+from credentials.verify import Verdict, verify, verify_jwt
 from ledger.proofs import decision_anchor, position_of
 from ledger.streams import stream_id
 from projections.credential_checks import issuable
@@ -54,8 +54,10 @@ def signed(document: dict[str, Any], issuer: issuers.Issuer) -> dict[str, Any]:
     return integrity.sign(document, issuer.private_key(), verification_method=issuer.method_id(), created=now())
 
 
-def badge(ledger: Any, home: Path, learner: str, course: str, *, with_anchor: bool = True) -> dict[str, Any]:
-    """The signed OpenBadgeCredential; `Refusal` (from credential_checks) when it may not be issued."""
+def unsigned_badge(ledger: Any, home: Path, learner: str, course: str, *, with_anchor: bool = True
+                   ) -> tuple[dict[str, Any], issuers.Issuer]:
+    """The OpenBadgeCredential with its status entry, before any proof; `Refusal` (from
+    credential_checks) when it may not be issued."""
     ok = issuable(ledger, learner, course)
     issuer = issuers.load_or_default(home)
     doc = open_badge(ok.award, ok.course, ok.competencies, issuer_id=issuer.did, issuer_name=issuer.name,
@@ -63,7 +65,18 @@ def badge(ledger: Any, home: Path, learner: str, course: str, *, with_anchor: bo
     if "anchor" in doc:
         doc["@context"] = [*doc["@context"], ANCHOR_TERM]
     doc["credentialStatus"] = status_list.entry(issuer.base_url, award_position(ledger, ok.award))
-    return signed(doc, issuer)
+    return doc, issuer
+
+
+def badge(ledger: Any, home: Path, learner: str, course: str, *, with_anchor: bool = True) -> dict[str, Any]:
+    """The signed (eddsa-rdfc-2022) OpenBadgeCredential."""
+    return signed(*unsigned_badge(ledger, home, learner, course, with_anchor=with_anchor))
+
+
+def badge_jwt(ledger: Any, home: Path, learner: str, course: str) -> str:
+    """The same credential as a VC-JWT (compact JWS, EdDSA, kid = the issuer's verification method)."""
+    doc, issuer = unsigned_badge(ledger, home, learner, course)
+    return vc_jwt.encode(doc, issuer.private_key(), kid=issuer.method_id())
 
 
 def status_list_credential(ledger: Any, home: Path, number: int) -> dict[str, Any]:
@@ -73,7 +86,8 @@ def status_list_credential(ledger: Any, home: Path, number: int) -> dict[str, An
 
 
 def verify_here(doc: Any, ledger: Any | None, home: Path, extra_lists: list[dict[str, Any]] = ()) -> Verdict:
-    """Verify with this issuer's keys (old ones too) and its status lists read from the log."""
+    """Verify with this issuer's keys (old ones too) and its status lists read from the log; `doc`
+    is a credential with a Data Integrity proof, or a VC-JWT (a str)."""
     try:
         issuer = issuers.load(home)
         keys = issuer.public_keys()
@@ -87,4 +101,6 @@ def verify_here(doc: Any, ledger: Any | None, home: Path, extra_lists: list[dict
         if issuer is None or ledger is None or not url.startswith(status_list.list_url(issuer.base_url, 0)[:-1]):
             return None
         return status_list_credential(ledger, home, int(url.rsplit(":" if url.startswith("urn:") else "/", 1)[1]))
+    if isinstance(doc, str):
+        return verify_jwt(doc, keys=keys, status=lookup)
     return verify(doc, keys=keys, status=lookup)

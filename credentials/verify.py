@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from credentials import integrity, status_list
+from credentials import integrity, jwt as vc_jwt, status_list
 from credentials.multikey import MultikeyError, public_from_multibase
 
 KINDS = {"OpenBadgeCredential", "AchievementCredential", "ClrCredential", "BitstringStatusListCredential"}
@@ -76,6 +76,24 @@ def verify(doc: Any, *, keys: dict[str, Ed25519PublicKey] | None = None, status:
            now: datetime | None = None) -> Verdict:
     if not isinstance(doc, dict):
         return Verdict(False, ["the file is not a JSON object"])
+    resolve = resolver(keys or {})
+    return _verdict(doc, integrity.verify(doc, resolve), resolve, status, now)
+
+
+def verify_jwt(token: str, *, keys: dict[str, Ed25519PublicKey] | None = None, status: StatusLookup | None = None,
+               now: datetime | None = None) -> Verdict:
+    """A VC-JWT: its JWS signature and claims in place of the Data Integrity proof, then the same checks."""
+    resolve = resolver(keys or {})
+    try:
+        doc, kid = vc_jwt.decode(token, resolve)
+    except vc_jwt.JwtError as error:
+        return Verdict(False, [str(error)])
+    return _verdict(doc, integrity.ProofCheck(True, f"VC-JWT {vc_jwt.ALGORITHM} signature by {kid}", kid),
+                    resolve, status, now)
+
+
+def _verdict(doc: dict[str, Any], proof: integrity.ProofCheck, resolve: integrity.KeyResolver,
+             status: StatusLookup | None, now: datetime | None) -> Verdict:
     now = now or datetime.now(timezone.utc)
     verdict = Verdict(True)
     verdict.problems += shape_problems(doc)
@@ -90,8 +108,6 @@ def verify(doc: Any, *, keys: dict[str, Ed25519PublicKey] | None = None, status:
         verdict.problems.append(f"validUntil: {doc.get('validUntil')!r} is not a date-time")
     elif end and end < now:
         verdict.problems.append(f"expired: validUntil {doc['validUntil']}")
-    resolve = resolver(keys or {})
-    proof = integrity.verify(doc, resolve)
     (verdict.checks if proof.ok else verdict.problems).append(proof.reason)
     for entry in _entries(doc):
         _check_status(entry, status, resolve, verdict)

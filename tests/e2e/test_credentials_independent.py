@@ -14,6 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from credentials import issuer as issuers
 from credentials.contexts import CONTEXTS
 from credentials.service import status_list_credential
@@ -81,3 +83,55 @@ def test_digital_bazaar_verifies_our_badge_and_transcript_then_reads_revoked(awa
     assert revoked["proof_verified"] and revoked["status_checked"] and revoked["revoked"], revoked
     [inner] = outside_verdict(clr, after)["embedded"]
     assert inner["revoked"], inner
+
+
+def served(folder: Path, home: Path) -> dict[str, bytes]:
+    """URL -> bytes as `ledger serve` answers them for a did:web issuer (written by `published`)."""
+    issuer = issuers.load(home)
+    return {f"{issuer.base_url}/.well-known/did.json": (folder / "did.json").read_bytes(),
+            f"{issuer.base_url}/credentials/status/0": (folder / "status-0.json").read_bytes()}
+
+
+def test_openbadgeslib_verifies_our_vc_jwt_badge_and_so_do_we_then_revoked(awarded, tmp_path):
+    from openbadgeslib.ob3.verifier import OB3VerificationError, OB3Verifier
+
+    home = awarded["home"]
+    ok(ledger_cli(home, "issuer", "create", "--host", "registrar.district.example", "--name", "Example District"))
+    ok(ledger_cli(home, "issuer", "rotate"))  # two keys in the DID document: the kid must pick the right one
+    token_file = tmp_path / "badge.jwt"
+    made = json.loads(ok(ledger_cli(home, "credit", "badge", "L1", "CRS-1", "--sign", "--jwt", "--out",
+                                    str(token_file), "--json")))
+    token = token_file.read_text().strip()
+    assert made["jwt"] == token and token.count(".") == 2
+    published(awarded["ledger"], home, tmp_path / "before")
+    urls = served(tmp_path / "before", home)
+
+    def download(url: str) -> bytes:  # openbadgeslib's fetcher, answered from what the issuer publishes
+        return urls[url]
+
+    outside = OB3Verifier.for_issuer_did("did:web:registrar.district.example", download=download)
+    credential = outside.verify(token, check_status=True, verify_status_list=False, download=download)
+    assert credential.issuer.id == "did:web:registrar.district.example"
+    assert credential.achievement.name and credential.credential_status
+
+    ours = json.loads(ok(ledger_cli(home, "credential", "verify", str(token_file), "--json")))
+    assert ours["ok"] and any(c.startswith("VC-JWT EdDSA signature") for c in ours["checks"]), ours
+    assert any(c.startswith("not revoked") for c in ours["checks"]), ours
+
+    # one character of the payload changed: both say no
+    head, body, signature = token.split(".")
+    flipped = body[:40] + ("A" if body[40] != "A" else "B") + body[41:]
+    tampered = tmp_path / "tampered.jwt"
+    tampered.write_text(f"{head}.{flipped}.{signature}\n")
+    with pytest.raises(OB3VerificationError):
+        outside.verify(tampered.read_text().strip())
+    bad = ledger_cli(home, "credential", "verify", str(tampered))
+    assert bad.returncode == 1 and len(bad.stdout.splitlines()) == 1 and "NOT valid" in bad.stdout, bad.stdout
+
+    ok(ledger_cli(home, "credit", "revoke", "L1", "CRS-1", "--by", "reg-1", "--reason", "entered in error"))
+    published(awarded["ledger"], home, tmp_path / "after")
+    urls.update(served(tmp_path / "after", home))
+    with pytest.raises(OB3VerificationError, match="revocation"):
+        outside.verify(token, check_status=True, verify_status_list=False, download=download)
+    after = ledger_cli(home, "credential", "verify", str(token_file), "--json")
+    assert after.returncode == 1 and json.loads(after.stdout)["revoked"], after.stdout

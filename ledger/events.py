@@ -467,14 +467,21 @@ def upcast(event: dict[str, Any]) -> dict[str, Any]:
 # xAPI statements name people (actor, instructor, team, group members, an Agent object): every
 # identifier and name is personal and encrypted with the learner's key before hashing.
 def _declare_xapi_personal_fields() -> None:
-    from ledger.personal_data import declare
+    from ledger.personal_data import declare, declare_public
 
     agents = ["payload.statement.actor", "payload.statement.actor.member[]", "payload.statement.object",
               "payload.statement.object.member[]", "payload.statement.context.instructor",
               "payload.statement.context.instructor.member[]", "payload.statement.context.team",
               "payload.statement.context.team.member[]"]
     declare("xapi.statement", [f"{agent}.{key}" for agent in agents
-                               for key in ("name", "mbox", "mbox_sha1sum", "openid", "account")])
+                               for key in ("name", "mbox", "mbox_sha1sum", "openid", "account")]
+            # What the learner wrote or the LMS attached about them (free text, any extension).
+            + ["payload.statement.result.response", "payload.statement.result.extensions",
+               "payload.statement.context.extensions"])
+    # The verb and activity are IRIs of the LMS's course content, never of a person: kept in clear
+    # so that alignments, audits and the unaligned counts can read them.
+    declare_public("xapi.statement", {"payload.verb": "an xAPI verb IRI names an action, not a person",
+                                      "payload.activity": "an activity IRI names course content, not a person"})
 
 
 _declare_xapi_personal_fields()

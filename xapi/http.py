@@ -109,7 +109,7 @@ def _alternate(request: Request, body: bytes) -> View:
     if method not in ("GET", "PUT", "POST", "DELETE"):
         raise LrsError(400, f"method: {method!r} is not GET, PUT, POST or DELETE")
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
-        raise LrsError(415, "the alternate request syntax sends application/x-www-form-urlencoded")
+        raise LrsError(400, "Content-Type: the alternate request syntax sends application/x-www-form-urlencoded")
     form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     names = {"authorization", "x-experience-api-version", "content-type", "content-length", "if-match",
              "if-none-match"}

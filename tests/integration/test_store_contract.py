@@ -8,6 +8,7 @@ pytest does not collect its abstract classes on their own.
 
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -19,6 +20,9 @@ from eventsourcing.utils import Environment
 
 from ledger.application import store_env
 from ledger.config import Settings
+
+
+_POOL_THREAD = re.compile(r"pool-\d+-(scheduler|worker-\d+)")
 
 
 class _FromLedgerStore:
@@ -39,8 +43,11 @@ class _FromLedgerStore:
         # The library's concurrency cases stop their reader threads without joining them;
         # closing a SQLite connection under a thread still inside execute() crashed the
         # interpreter (seen once, on a loaded machine). Let those threads finish first.
+        # Not the PostgreSQL pool's own scheduler and workers: they end only when the pool is
+        # closed, so waiting for them cost 40 s a test.
         for thread in threading.enumerate():
-            if thread not in self.threads_before and thread is not threading.current_thread():
+            if (thread not in self.threads_before and thread is not threading.current_thread()
+                    and not _POOL_THREAD.fullmatch(thread.name)):
                 thread.join(timeout=10)
         for factory in self.factories:
             factory.close()

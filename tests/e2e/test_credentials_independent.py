@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import jwt
 import pytest
 
 from credentials import issuer as issuers
@@ -135,3 +136,35 @@ def test_openbadgeslib_verifies_our_vc_jwt_badge_and_so_do_we_then_revoked(award
         outside.verify(token, check_status=True, verify_status_list=False, download=download)
     after = ledger_cli(home, "credential", "verify", str(token_file), "--json")
     assert after.returncode == 1 and json.loads(after.stdout)["revoked"], after.stdout
+
+
+def test_the_api_serves_the_badge_as_vc_jwt_that_verifies_with_only_the_served_did_document(tmp_path):
+    from credentials.multikey import public_from_multibase
+    from credentials.verify import verify_jwt
+    from openbadgeslib.ob3.verifier import OB3Verifier
+    from tests import factories as f
+    from tests.http_support import Server, cli, server_env
+
+    env = server_env(tmp_path / "home")
+    docs = [f.framework(), f.course(competencies=["C1", "C2"], method={"name": "most_recent", "params": {}}),
+            f.enrolled("L1")] + [f.assessment("L1", c, 3.5, days=-3) for c in ("C1", "C2")]
+    assert cli(env, "post", "-", stdin="\n".join(f.line(d) for d in docs) + "\n").returncode == 0
+    assert cli(env, "issuer", "create", "--host", "registrar.district.example").returncode == 0
+    running = Server(env).start()
+    try:
+        with running.client(running.key("registrar", "--actor", "reg-1")) as http:
+            assert http.post("/v1/credits/propose").status_code in (200, 201)
+            assert http.post("/v1/learners/L1/credits/CRS-1/approve").status_code == 201
+            answer = http.get("/v1/learners/L1/credits/CRS-1/badge/signed", params={"jwt": "true"})
+        with running.client() as anyone:
+            did = anyone.get("/.well-known/did.json")
+            listed = anyone.get("/credentials/status/0").json()
+    finally:
+        running.stop()
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/vc+jwt"), answer.text
+    keys = {m["id"]: public_from_multibase(m["publicKeyMultibase"]) for m in did.json()["verificationMethod"]}
+    verdict = verify_jwt(answer.text, keys=keys, status={listed["id"]: listed}.get)
+    assert verdict.ok, verdict.line
+    served_urls = {"https://registrar.district.example/.well-known/did.json": did.content}
+    outside = OB3Verifier.for_issuer_did("did:web:registrar.district.example", download=served_urls.__getitem__)
+    assert outside.verify(answer.text).id == jwt.decode(answer.text, options={"verify_signature": False})["jti"]

@@ -95,6 +95,9 @@ def build_audit(ledger: Ledger, learner: str, course_id: str) -> dict[str, Any]:
                 problems.append(f"basis event {item['event_id']} is stored with another hash than the decision's")
             if item["event_id"] in chain:
                 problems.append(f"basis event {item['event_id']}: {chain[item['event_id']]}")
+            statement = _xapi_statement(stored, by_id)
+            if statement is not None:
+                row["xapi"] = statement
             evidence.append(row)
         voided = []
         for target, void in voids.items():
@@ -186,6 +189,10 @@ def render_text(audit: dict[str, Any]) -> str:
             what = f"score {e['score']}" if e.get("score") is not None else f"{e.get('decision')} by {e.get('actor_id')}"
             lines.append(f"  {e['type']:<20} {e['event_id']}  {e['demonstrated_at'][:10]}  {what}  "
                          f"pos {e['position']}  {e['hash'][:16]}…")
+            if e.get("xapi"):
+                x = e["xapi"]
+                lines.append(f"    xAPI {x['statement_id']}: {x['verb']} {x['activity']} result {x['result']} "
+                             f"from LMS {x['lms']}")
         for v in comp["voided"]:
             lines.append(f"  VOIDED {v['type']} {v['event_id']} (score {v['score']}) at {v['voided_at'][:19]}: "
                          f"{v['reason']}")
@@ -207,3 +214,19 @@ def _rule_text(rule: dict[str, Any]) -> str:
     if rule.get("required"):
         text += f", including {', '.join(rule['required'])}"
     return text
+
+
+def _xapi_statement(stored: Any, by_id: dict[str, Any]) -> dict[str, Any] | None:
+    """The xAPI statement an assessment was derived from (xapi.evidence: source `xapi:<id>`, the
+    statement itself an `xapi.statement` event on the same chain): what the LMS reported."""
+    if stored is None or stored.event["type"] != "assessment.recorded":
+        return None
+    source = stored.event["payload"].get("source") or {}
+    if not str(source.get("assessment_id", "")).startswith("xapi:"):
+        return None
+    event = by_id.get(source["assessment_id"].removeprefix("xapi:"))
+    if event is None:
+        return None
+    p = event.event["payload"]
+    return {"statement_id": p["statement_id"], "verb": p["verb"], "activity": p.get("activity"),
+            "result": (p.get("statement") or {}).get("result"), "lms": p["lms"]}

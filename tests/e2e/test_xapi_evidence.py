@@ -77,3 +77,28 @@ def test_bad_statement_file_fails_in_one_line_naming_the_property(tmp_path):
     done = cli(env, "xapi", "post", "-", "--school", f.SCHOOL, "--json", stdin=json.dumps(bad))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "statement.actor.mbox: must be a mailto: IRI" in done.stdout + done.stderr
+
+
+def test_audit_shows_the_statements_and_flags_a_credit_whose_statement_is_voided(tmp_path):
+    env = server_env(tmp_path / "home")
+    _ok(env, "post", "-", stdin="\n".join(f.line(d) for d in [f.framework(), f.course(), f.enrolled("L1")]) + "\n")
+    statements = [{"id": str(uuid.uuid4()), "actor": {"account": {"homePage": "http://lms.example.org", "name": "L1"}},
+                   "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"}, "object": {"id": activity},
+                   "result": {"score": {"scaled": scaled}, "success": True}, "timestamp": "2026-11-20T10:00:00Z"}
+                  for activity in ("http://lms.example.org/quiz/c1", "http://lms.example.org/quiz/c2")
+                  for scaled in (0.9, 0.95)]
+    _ok(env, "xapi", "post", "-", "--school", f.SCHOOL, stdin=json.dumps(statements))
+    for n in (1, 2):
+        _ok(env, "xapi", "align", "--activity", f"http://lms.example.org/quiz/c{n}", "--competency", f"C{n}")
+    _ok(env, "project")
+    _ok(env, "credit", "propose")
+    audit = _ok(env, "audit", "L1", "CRS-1", "--json")
+    shown = [e["xapi"] for c in audit["competencies"] for e in c["evidence"]]
+    assert sorted(x["statement_id"] for x in shown) == sorted(s["id"] for s in statements)
+    assert {x["result"]["score"]["scaled"] for x in shown} == {0.9, 0.95} and {x["lms"] for x in shown} == {"cli"}
+    assert audit["decision"]["flags"] == []
+    voiding = {"actor": statements[2]["actor"], "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+               "object": {"objectType": "StatementRef", "id": statements[2]["id"]}}
+    _ok(env, "xapi", "post", "-", "--school", f.SCHOOL, stdin=json.dumps(voiding))
+    flagged = _ok(env, "audit", "L1", "CRS-1", "--json")
+    assert any(statements[2]["id"] in flag for flag in flagged["decision"]["flags"])

@@ -1,19 +1,15 @@
 """A researcher's response log imported with `ledger import responses` and evaluated with the
-literature's protocol (learner-grouped folds, mean ± std of per-fold metrics), checked against
-pyBKT's own cross-validation on the same folds."""
+literature's protocol (learner-grouped folds, mean ± std of per-fold metrics). The comparison
+with pyBKT's own cross-validation on the same import is in tests/integration/test_bkt_reference.py
+(it runs once, not again on the PostgreSQL pass: pyBKT never touches the store)."""
 
-import csv
 import json
-import subprocess
 
 import duckdb
 import pytest
 
-from projections import official
-from research.protocol import answers_per_learner, assign_folds
 from tests.e2e.test_cli import ledger
 from tests.factories import SHARED_DATA
-from tests.integration.test_bkt_reference import ROOT
 
 HW = SHARED_DATA / "responses" / "as_hw_cmp.csv"
 
@@ -122,29 +118,3 @@ def test_ten_grouped_folds_give_per_fold_mean_and_std_beside_the_pooled_figure(h
     assert hw_evaluated["bkt"]["mean"]["auc"] > hw_evaluated["pfa"]["mean"]["auc"] > \
         hw_evaluated["afm"]["mean"]["auc"] > 0.6
     assert abs(hw_evaluated["bkt"]["mean"]["auc"] - hw_evaluated["bkt"]["pooled"]["auc"]) > 0.005
-
-
-# pyBKT's EM divides 0 by 0 on Venn Diagram (its slip reaches exactly 0), so its AUC there is no
-# reference, and pyBKT takes ~1.5 min a skill on this machine: Mode (1,926 answers, 10 folds) is
-# compared here. Circle Graph agrees as closely (0.71831 vs pyBKT's 0.71841, see the issue 18 notes).
-PYBKT_SKILLS = {"Mode": "Mode"}
-
-
-def test_bkt_mean_per_fold_auc_matches_pybkt_crossvalidation_on_the_same_folds(hw_home, hw_evaluated):
-    made = subprocess.run([str(ROOT / "scripts" / "reference-env")], capture_output=True, text=True)
-    assert made.returncode == 0, made.stderr[-2000:]
-    with official.connect(hw_home / "projections.duckdb", read_only=True) as con:
-        fold_of = assign_folds(answers_per_learner(con), 10, 0)
-    with open(HW, newline="") as fh:
-        rows = [[r["user_id"], r["skill_name"], n, int(r["correct"]), fold_of[r["user_id"]]]
-                for n, r in enumerate(csv.DictReader(fh)) if r["skill_name"] in PYBKT_SKILLS]
-    done = subprocess.run([str(ROOT / ".venv-pybkt" / "bin" / "python"),
-                           str(ROOT / "tests" / "reference" / "pybkt_crossvalidate.py")],
-                          input=json.dumps({"rows": rows}), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    theirs = json.loads(done.stdout)
-
-    ours = hw_evaluated["bkt"]["competencies"]
-    for skill, competency in PYBKT_SKILLS.items():
-        assert abs(ours[competency]["mean"]["auc"] - theirs["auc"][skill]) <= 0.005, skill
-        assert abs(ours[competency]["mean"]["rmse"] - theirs["rmse"][skill]) <= 0.005, skill

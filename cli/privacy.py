@@ -94,6 +94,18 @@ def disclose_from_projections(learner: str) -> None:
         log.close()
 
 
+def erased_learners() -> set[str]:
+    """The learners whose data key is destroyed: left out of exports."""
+    from cli.context import settings
+    from ledger.key_store import key_store_for
+
+    keys = key_store_for(settings())
+    try:
+        return {person for person, row in keys.rows().items() if row.wrapped is None or row.erasing}
+    finally:
+        keys.close()
+
+
 def reveal(rows):
     """Projection rows with their sealed texts opened (the projections hold ciphertext only)."""
     from cli.context import settings

@@ -261,9 +261,11 @@ def export(
     """The evidence history and the official states as Parquet (pandas, polars, R, Spark)."""
     from projections.export import export_parquet
 
+    from cli.privacy import erased_learners
+
     con = open_projections(as_json)
     try:
-        written = export_parquet(con, parquet)
+        written = export_parquet(con, parquet, leave_out=erased_learners())
     finally:
         con.close()
     if as_json:

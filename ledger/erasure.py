@@ -9,7 +9,8 @@ forward.
    no reader decrypts the person's fields and no post about them is accepted;
 2. a `person.erased` event is recorded on the learner's chain (no personal data: the reason is a
    code); its event id is derived from the person, so doing it again is a duplicate;
-3. the wrapped key is destroyed (the row stays as a tombstone).
+3. the wrapped key is destroyed (the row stays as a tombstone), and the audit HTML files the
+   ledger saved for the person are deleted (they were rendered with the plaintext).
 
 Scores, competencies and dates stay under the pseudonym; the ciphertext stays in the store, in
 Kafka and in the projections, hashed as it always was, so `ledger verify` still passes.
@@ -27,6 +28,7 @@ import orjson
 from ledger.application import Ledger
 from ledger.intake import Rejection, parse
 from ledger.personal_data import ERASURE_TYPE
+from ledger.streams import CATALOG_KEY
 
 REASONS = ("data_subject_request", "retention_ended", "legal_order", "other")
 _NAMESPACE = uuid5(NAMESPACE_URL, "urn:mastery-ledger:erasure")
@@ -94,3 +96,21 @@ def _finish(ledger: Ledger, person: str, document: bytes, recorded: bool) -> Non
             raise ErasureError(f"cannot record the erasure of {person}: {outcome.rejection}")
     ledger.shredder.keys.destroy(person)  # step 3
     ledger.shredder.forget({person})
+    drop_saved_audits(ledger, person)
+
+
+def drop_saved_audits(ledger: Ledger, person: str) -> list[str]:
+    """Delete the audit HTML files the ledger itself wrote for the person (`ledger demo` keeps them
+    in $LEDGER_HOME/audits): they hold the text as it read before the erasure. A fresh audit
+    shows `[erased]`. A file is the person's only if the rest of its name is a course id."""
+    folder = ledger.settings.home / "audits"
+    if not folder.is_dir():
+        return []
+    courses = {e.event["payload"]["course_id"] for e in ledger.stream_events(CATALOG_KEY)
+               if e.event["type"] == "course.defined"}
+    dropped = []
+    for path in folder.glob(f"audit-{person}-*.html"):
+        if path.name.removeprefix(f"audit-{person}-").removesuffix(".html") in courses:
+            path.unlink()
+            dropped.append(path.name)
+    return dropped

@@ -17,17 +17,22 @@ EXPORTED = ("evidence", "evidence_score", "competency", "course", "learner", "co
             "plan_progress", "credit_audit")
 
 
-def export_parquet(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, int]:
-    """One Parquet file per table; returns the rows written per table."""
+def export_parquet(con: duckdb.DuckDBPyConnection, directory: Path,
+                   leave_out: frozenset[str] | set[str] = frozenset()) -> dict[str, int]:
+    """One Parquet file per table; returns the rows written per table. Learners in `leave_out`
+    (the erased: ledger.erasure) are left out of every table that names a learner."""
     directory.mkdir(parents=True, exist_ok=True)
     written = {}
     for table in EXPORTED:
         target = directory / f"{table}.parquet"
         # Write beside and rename, so a reader never sees half a file.
         partial = target.with_suffix(".parquet.partial")
-        con.execute(f"COPY (SELECT * FROM {table}) TO '{_quoted(partial)}' (FORMAT parquet)").fetchall()
+        named = con.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = ? "
+                            "AND column_name = 'learner_id'", [table]).fetchall()[0][0]
+        where, args = (" WHERE learner_id <> ALL(?::VARCHAR[])", [sorted(leave_out)]) if named and leave_out else ("", [])
+        con.execute(f"COPY (SELECT * FROM {table}{where}) TO '{_quoted(partial)}' (FORMAT parquet)", args).fetchall()
         partial.replace(target)
-        written[table] = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        written[table] = con.execute(f"SELECT count(*) FROM {table}{where}", args).fetchall()[0][0]
     return written
 
 

@@ -89,3 +89,23 @@ def test_a_wrong_master_key_is_a_one_line_cli_error(served, tmp_path):
     run = cli({**served.env, "LEDGER_MASTER_KEY_FILE": str(wrong)}, "events", "L2")
     assert run.returncode == 2 and "not the master key" in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+
+
+def test_after_erasure_the_audit_html_shows_erased_and_the_saved_one_is_gone(tmp_path):
+    import os
+    from pathlib import Path
+
+    env = server_env(tmp_path / "home", os.environ.get("LEDGER_STORE") if STORE_UNDER_TEST == "postgres" else None)
+    summary = json.loads(cli(env, "demo", "--learners", "15", "--json").stdout)
+    [flagged] = [a for a in summary["credits"]["audits"] if a["status"] == "flagged for review"]
+    saved = Path(flagged["path"])
+    assert "entered for the wrong student" in saved.read_text()
+    erased = cli(env, "erase", flagged["learner_id"], "--reason", "retention_ended", "--by", "office", "--json")
+    assert erased.returncode == 0, erased.stdout + erased.stderr
+    assert not saved.exists()
+    fresh = tmp_path / "audit.html"
+    audit = cli(env, "audit", flagged["learner_id"], flagged["course_id"], "--format", "html", "--out", str(fresh))
+    assert audit.returncode == 0, audit.stderr
+    html = fresh.read_text()
+    assert "entered for the wrong student" not in html and "[erased]" in html and "FLAGGED FOR REVIEW" in html
+    assert cli(env, "verify").returncode == 0

@@ -119,6 +119,11 @@ def test_a_planted_string_is_ciphertext_everywhere_and_unrecoverable_after_erasu
     events = json.loads(shown)
     assert [e["payload"]["score"] for e in events if e["type"] == "assessment.recorded"] == [3.0]
     assert "person.erased" in {e["type"] for e in events}
+    # The Parquet export leaves the erased learner out, and keeps the others.
+    def exported(name):
+        return {learner for (learner,) in duckdb.connect().execute(
+            "SELECT DISTINCT learner_id FROM read_parquet(?)", [str(tmp_path / name / "learner.parquet")]).fetchall()}
+    assert exported("before") == {"L1", "L2"} and exported("after") == {"L2"}
 
 
 def data_has(data: bytes, text: str) -> bool:

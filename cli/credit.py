@@ -181,14 +181,18 @@ def credit_badge(learner: str, course: str,
                                                                  "with a revocation status entry."),
                  as_jwt: bool = typer.Option(False, "--jwt", help="With --sign: as a VC-JWT (EdDSA, kid = the "
                                                                   "issuer's key) instead of a Data Integrity proof."),
+                 with_anchor: bool = typer.Option(False, "--anchor", help="With --sign: carry the checkpoint anchor "
+                                                  "(signed, under an inline context term that verifiers pinning "
+                                                  "context URLs refuse)."),
                  as_json: bool = JsonOption,
                  ) -> None:
     """The awarded credit as an Open Badges 3.0 credential (unsigned JSON, or --sign); refused, with
     the reason, for a revoked or flagged award, or when the log does not verify."""
-    if as_jwt and not sign:
-        fail("--jwt: a VC-JWT is a signed form; give --sign too", as_json=as_json)
+    if (as_jwt or with_anchor) and not sign:
+        fail(f"{'--jwt' if as_jwt else '--anchor'}: goes with --sign (the unsigned badge always carries the anchor)",
+             as_json=as_json)
     if sign:
-        return _signed_badge(learner, course, out, as_json, as_jwt)
+        return _signed_badge(learner, course, out, as_json, as_jwt, with_anchor)
     from credentials.badges import open_badge
     from ledger.streams import CATALOG_KEY
     from projections.credential_checks import badge_refusal
@@ -216,16 +220,18 @@ def credit_badge(learner: str, course: str,
         typer.echo(text)  # the credential is JSON already, with or without --json
 
 
-def _signed_badge(learner: str, course: str, out: Optional[Path], as_json: bool, as_jwt: bool = False) -> None:
+def _signed_badge(learner: str, course: str, out: Optional[Path], as_json: bool, as_jwt: bool = False,
+                  with_anchor: bool = False) -> None:
     from cli.context import settings
     from credentials.issuer import IssuerError
     from credentials.service import badge, badge_jwt
     from projections.credential_checks import Refusal
 
     try:
+        ledger, home = open_ledger(as_json=as_json), settings().home
         if as_jwt:
-            return _jwt_badge(badge_jwt(open_ledger(as_json=as_json), settings().home, learner, course), out, as_json)
-        doc = badge(open_ledger(as_json=as_json), settings().home, learner, course)
+            return _jwt_badge(badge_jwt(ledger, home, learner, course, with_anchor=with_anchor), out, as_json)
+        doc = badge(ledger, home, learner, course, with_anchor=with_anchor)
     except (Refusal, IssuerError) as error:
         fail(str(error), as_json=as_json)
     text = json.dumps(doc, indent=2)

@@ -18,7 +18,9 @@ from projections.credential_checks import issuable
 
 # VC v2 (final) has no @vocab, so an undefined term is dropped by RDFC-1.0 and left unsigned
 # (pyld drops it silently; Digital Bazaar's safe mode refuses the credential). The anchor is
-# therefore named, as a JSON literal: its inclusion proofs are checked as JSON, not as RDF.
+# therefore named, as a JSON literal: its inclusion proofs are checked as JSON, not as RDF. Only
+# on request: verifiers that accept nothing but the pinned context URLs (openbadgeslib) refuse
+# a credential with an inline context, so a signed badge leaves the anchor out by default.
 ANCHOR_TERM = {"anchor": {"@id": "urn:mastery-ledger:vocab#anchor", "@type": "@json"}}
 
 
@@ -54,7 +56,7 @@ def signed(document: dict[str, Any], issuer: issuers.Issuer) -> dict[str, Any]:
     return integrity.sign(document, issuer.private_key(), verification_method=issuer.method_id(), created=now())
 
 
-def unsigned_badge(ledger: Any, home: Path, learner: str, course: str, *, with_anchor: bool = True
+def unsigned_badge(ledger: Any, home: Path, learner: str, course: str, *, with_anchor: bool = False
                    ) -> tuple[dict[str, Any], issuers.Issuer]:
     """The OpenBadgeCredential with its status entry, before any proof; `Refusal` (from
     credential_checks) when it may not be issued."""
@@ -68,14 +70,14 @@ def unsigned_badge(ledger: Any, home: Path, learner: str, course: str, *, with_a
     return doc, issuer
 
 
-def badge(ledger: Any, home: Path, learner: str, course: str, *, with_anchor: bool = True) -> dict[str, Any]:
+def badge(ledger: Any, home: Path, learner: str, course: str, *, with_anchor: bool = False) -> dict[str, Any]:
     """The signed (eddsa-rdfc-2022) OpenBadgeCredential."""
     return signed(*unsigned_badge(ledger, home, learner, course, with_anchor=with_anchor))
 
 
-def badge_jwt(ledger: Any, home: Path, learner: str, course: str) -> str:
+def badge_jwt(ledger: Any, home: Path, learner: str, course: str, *, with_anchor: bool = False) -> str:
     """The same credential as a VC-JWT (compact JWS, EdDSA, kid = the issuer's verification method)."""
-    doc, issuer = unsigned_badge(ledger, home, learner, course)
+    doc, issuer = unsigned_badge(ledger, home, learner, course, with_anchor=with_anchor)
     return vc_jwt.encode(doc, issuer.private_key(), kid=issuer.method_id())
 
 

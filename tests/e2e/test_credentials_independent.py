@@ -4,7 +4,8 @@ Data Integrity (eddsa-rdfc-2022): Digital Bazaar's JavaScript VC stack (tests/in
 packages from package.json) verifies the signed badge and the CLR transcript with its own RDFC-1.0
 canonicalisation and its own Ed25519, from nothing but the contexts we ship, the DID document and
 the status list credential the server publishes, all given as files. After `credit revoke` it
-reads the badge's status bit as set.
+reads the badge's status bit as set. openbadgeslib's Data Integrity verifier (Python, pyld like
+ours, but its own suite code and its own pinned contexts) checks the same badge the same way.
 
 VC-JWT: openbadgeslib (PyPI, test extra) verifies the `--jwt` badge with the issuer's public key;
 our own `ledger credential verify` accepts the same JWT, and rejects it after a one-character edit."""
@@ -54,6 +55,9 @@ def outside_verdict(credential: Path, documents: list[str]) -> dict:
 
 
 def test_digital_bazaar_verifies_our_badge_and_transcript_then_reads_revoked(awarded, tmp_path):
+    from openbadgeslib.ob3.ldp import OB3LdpVerifier
+    from openbadgeslib.ob3.verifier import OB3VerificationError
+
     home = awarded["home"]
     ok(ledger_cli(home, "issuer", "create", "--host", "registrar.district.example", "--name", "Example District"))
     badge, clr = tmp_path / "badge.json", tmp_path / "transcript.json"
@@ -78,12 +82,33 @@ def test_digital_bazaar_verifies_our_badge_and_transcript_then_reads_revoked(awa
     rejected = outside_verdict(tampered, documents)
     assert not rejected["verified"] and not rejected["proof_verified"], rejected
 
+    # openbadgeslib's own eddsa-rdfc-2022 verifier agrees, through the DID document and status list
+    ldp = OB3LdpVerifier.for_issuer_did("did:web:registrar.district.example")
+    urls = served(tmp_path / "before", home)
+    assert ldp.verify(badge.read_text(), check_status=True, verify_status_list=False, download=urls.__getitem__).id
+    with pytest.raises(OB3VerificationError):
+        ldp.verify(tampered.read_text(), download=urls.__getitem__)
+
+    # --anchor: the checkpoint anchor is signed too (a named term): editing it breaks the proof
+    anchored = tmp_path / "anchored.json"
+    ok(ledger_cli(home, "credit", "badge", "L1", "CRS-1", "--sign", "--anchor", "--out", str(anchored)))
+    assert outside_verdict(anchored, documents)["verified"]
+    doc = json.loads(anchored.read_text())
+    doc["anchor"]["checkpoint"]["log_position"] += 1
+    moved = tmp_path / "anchor-moved.json"
+    moved.write_text(json.dumps(doc))
+    assert not outside_verdict(moved, documents)["proof_verified"]
+    assert ledger_cli(home, "credential", "verify", str(moved)).returncode == 1
+
     ok(ledger_cli(home, "credit", "revoke", "L1", "CRS-1", "--by", "reg-1", "--reason", "entered in error"))
     after = published(awarded["ledger"], home, tmp_path / "after")
     revoked = outside_verdict(badge, after)
     assert revoked["proof_verified"] and revoked["status_checked"] and revoked["revoked"], revoked
     [inner] = outside_verdict(clr, after)["embedded"]
     assert inner["revoked"], inner
+    with pytest.raises(OB3VerificationError, match="revocation"):
+        ldp.verify(badge.read_text(), check_status=True, verify_status_list=False,
+                   download=served(tmp_path / "after", home).__getitem__)
 
 
 def served(folder: Path, home: Path) -> dict[str, bytes]:

@@ -50,8 +50,8 @@ class Alignments:
                  "success_level": s, "failure_level": f}
                 for a, p, c, k, s, f in self.db.rows("SELECT * FROM xapi_alignments ORDER BY activity")]
 
-    def matching(self, activity_ids: list[str]) -> list[dict[str, Any]]:
-        return [a for a in self.all() if any(i == a["activity"] or (a["prefix"] and i.startswith(a["activity"]))
+    def matching(self, activity_ids: list[str], known: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        return [a for a in (self.all() if known is None else known) if any(i == a["activity"] or (a["prefix"] and i.startswith(a["activity"]))
                                              for i in activity_ids)]
 
 
@@ -60,7 +60,9 @@ def learner_of(ledger: Any, statement: dict[str, Any], school_id: str | None) ->
     name = account.get("name") if isinstance(account, dict) else None
     if not isinstance(name, str):
         return None
-    facts = learner_facts(ledger, name, fresh=True)
+    facts = learner_facts(ledger, name)
+    if not (facts.enrolled and facts.school_id == school_id):
+        facts = learner_facts(ledger, name, fresh=True)  # another process may have just enrolled them
     return name if facts.enrolled and facts.school_id == school_id else None
 
 
@@ -98,7 +100,8 @@ class Evidence:
         return comps, guids
 
     def events_for(self, statement: dict[str, Any], learner: str, school: str, lms: str,
-                   voided_assessments: list[str] | None = None) -> list[dict[str, Any]]:
+                   voided_assessments: list[str] | None = None, known: tuple | None = None) -> list[dict[str, Any]]:
+        """`known`: (scales, guids, alignments) read once for a whole batch."""
         base = {"schema_version": 1, "learner_id": learner, "school_id": school,
                 "actor": {"id": lms, "role": "school_system"}}
         obj = statement.get("object") or {}
@@ -114,10 +117,10 @@ class Evidence:
                                     "reason": f"xAPI statement {statement['object']['id']} voided by {statement['id']}"}})
         if statement["verb"]["id"] == "http://adlnet.gov/expapi/verbs/voided":
             return out
-        scales, guids = self.catalogue()
+        scales, guids, alignments = known or (*self.catalogue(), self.alignments.all())
         ids = activities(statement)
         targets: dict[str, dict[str, Any] | None] = {}
-        for alignment in self.alignments.matching(ids):
+        for alignment in self.alignments.matching(ids, alignments):
             for competency in alignment["competencies"]:
                 targets[competency] = alignment
         for activity_id in ids:
@@ -143,7 +146,8 @@ class Evidence:
     def record(self, statements: list[dict[str, Any]], voided_lookup: Any) -> list[Any]:
         """Records the ledger events of these stored statements; returns the outcomes. The school
         and the LMS are the authority's (`school/key id`, set by the LRS from the credentials)."""
-        documents = []
+        documents: list[dict[str, Any]] = []
+        known = None
         for s in statements:
             school, _, lms = str(((s.get("authority") or {}).get("account") or {}).get("name", "")).partition("/")
             learner = learner_of(self.ledger, s, school or None)
@@ -157,7 +161,8 @@ class Evidence:
                 else:
                     voided = [e["event_id"] for e in self.events_for(target, learner, school, lms)
                               if e["type"] == "assessment.recorded" and self._recorded(learner, e["event_id"])]
-            documents += self.events_for(s, learner, school, lms, voided)
+            known = known or (*self.catalogue(), self.alignments.all())
+            documents += self.events_for(s, learner, school, lms, voided, known)
         if not documents:
             return []
         with self.lock:

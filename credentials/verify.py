@@ -9,11 +9,15 @@ from typing import Any, Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from pyld import jsonld
+
 from credentials import integrity, jwt as vc_jwt, status_list
+from credentials.contexts import document_loader
 from credentials.multikey import MultikeyError, public_from_multibase
 
 KINDS = {"OpenBadgeCredential", "AchievementCredential", "ClrCredential", "BitstringStatusListCredential"}
 StatusLookup = Callable[[str], "dict[str, Any] | None"]
+_UNDEFINED = "urn:mastery-ledger:undefined-term#"
 
 
 @dataclass
@@ -72,12 +76,47 @@ def _date(value: Any) -> datetime | None:
         return None
 
 
+def undefined_terms(doc: dict[str, Any]) -> list[str]:
+    """Members no context of the credential defines. RDFC-1.0 drops them, so a Data Integrity proof
+    does not cover them: a verifier that let them through would vouch for unsigned JSON (Digital
+    Bazaar's safe mode refuses such a credential; pyld has no safe mode). Found as the VC 2.0
+    specification suggests: a last context with a catch-all @vocab, then expansion."""
+    probe = {**doc, "@context": [*(doc["@context"] if isinstance(doc.get("@context"), list) else [doc.get("@context")]),
+                                 {"@vocab": _UNDEFINED}]}
+    try:
+        expanded = jsonld.expand(probe, {"documentLoader": document_loader()})
+    except jsonld.JsonLdError:
+        return []  # a context that cannot be read: the proof check names it
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key.startswith(_UNDEFINED):
+                    found.add(key[len(_UNDEFINED):])
+                if key == "@type":
+                    found.update(t[len(_UNDEFINED):] for t in (value if isinstance(value, list) else [value])
+                                 if isinstance(t, str) and t.startswith(_UNDEFINED))
+                walk(value)
+    walk(expanded)
+    return sorted(found)
+
+
 def verify(doc: Any, *, keys: dict[str, Ed25519PublicKey] | None = None, status: StatusLookup | None = None,
            now: datetime | None = None) -> Verdict:
     if not isinstance(doc, dict):
         return Verdict(False, ["the file is not a JSON object"])
     resolve = resolver(keys or {})
-    return _verdict(doc, integrity.verify(doc, resolve), resolve, status, now)
+    verdict = _verdict(doc, integrity.verify(doc, resolve), resolve, status, now)
+    undefined = undefined_terms(doc)
+    if undefined:
+        verdict.problems.append(f"undefined terms {', '.join(undefined)}: no context defines them, so the proof "
+                                "does not cover them")
+        verdict.ok = False
+    return verdict
 
 
 def verify_jwt(token: str, *, keys: dict[str, Ed25519PublicKey] | None = None, status: StatusLookup | None = None,

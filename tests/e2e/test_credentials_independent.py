@@ -82,6 +82,18 @@ def test_digital_bazaar_verifies_our_badge_and_transcript_then_reads_revoked(awa
     rejected = outside_verdict(tampered, documents)
     assert not rejected["verified"] and not rejected["proof_verified"], rejected
 
+    # members no context defines fall out of the canonical form, so the proof holds without them:
+    # both verifiers refuse such a credential rather than vouch for unsigned JSON
+    extra = json.loads(badge.read_text())
+    extra["grade"] = "A+"
+    extra["credentialSubject"]["achievement"]["honours"] = True
+    padded = tmp_path / "padded.json"
+    padded.write_text(json.dumps(extra))
+    assert not outside_verdict(padded, documents)["verified"]
+    ours = ledger_cli(home, "credential", "verify", str(padded), "--json")
+    assert ours.returncode == 1, ours.stdout
+    assert any(p.startswith("undefined terms grade, honours") for p in json.loads(ours.stdout)["problems"]), ours.stdout
+
     # openbadgeslib's own eddsa-rdfc-2022 verifier agrees, through the DID document and status list
     ldp = OB3LdpVerifier.for_issuer_did("did:web:registrar.district.example")
     urls = served(tmp_path / "before", home)

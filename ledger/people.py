@@ -169,10 +169,13 @@ class Sessions:
     def _sign(self, body: bytes) -> str:
         return base64.urlsafe_b64encode(hmac.new(self._key, body, hashlib.sha256).digest()).decode().rstrip("=")
 
-    def issue(self, person: dict[str, Any], *, now: float | None = None) -> str:
-        session = {**person, "expires": int((now or time.time()) + SESSION_SECONDS), "nonce": secrets.token_hex(8)}
+    def _encode(self, session: dict[str, Any]) -> str:
         body = base64.urlsafe_b64encode(json.dumps(session, sort_keys=True).encode()).decode().rstrip("=")
         return f"{body}.{self._sign(body.encode())}"
+
+    def issue(self, person: dict[str, Any], *, now: float | None = None) -> str:
+        return self._encode({**person, "expires": int((now or time.time()) + SESSION_SECONDS),
+                             "nonce": secrets.token_hex(8)})
 
     def read(self, cookie: str | None, *, now: float | None = None) -> dict[str, Any] | None:
         if not cookie or cookie.count(".") != 1:
@@ -196,9 +199,7 @@ class Sessions:
 
     def relabel(self, session: dict[str, Any], **changes: Any) -> str:
         """The same session with a field changed (the language), keeping its expiry and nonce."""
-        updated = {**session, **changes}
-        body = base64.urlsafe_b64encode(json.dumps(updated, sort_keys=True).encode()).decode().rstrip("=")
-        return f"{body}.{self._sign(body.encode())}"
+        return self._encode({**session, **changes})
 
 
 def grant_of(session: dict[str, Any]) -> Grant:

@@ -106,6 +106,15 @@ def erased_learners() -> set[str]:
         keys.close()
 
 
+def without_learners(competencies, left_out: set[str]):
+    """A replay's histories without the erased learners' (models are fitted without them too)."""
+    from dataclasses import replace
+
+    for competency in competencies:
+        yield replace(competency, histories=[h for h in competency.histories if h.learner_id not in left_out]) \
+            if left_out else competency
+
+
 def reveal(rows):
     """Projection rows with their sealed texts opened (the projections hold ciphertext only)."""
     from cli.context import settings

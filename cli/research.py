@@ -82,7 +82,10 @@ def replay(
     # history loaded whole took 9 GB.
     with _reading(as_of, known_at, as_json, counted_pairs) as (con, source, moments, total):
         with progress_bar(f"replaying {model}", total, enabled=not as_json) as bar:
-            result = _run(lambda: run_replay(iter_histories(con, **moments), model, params,
+            from cli.privacy import erased_learners, without_learners
+
+            erased = erased_learners()
+            result = _run(lambda: run_replay(without_learners(iter_histories(con, **moments), erased), model, params,
                                              progress=bar.update, total=total), as_json)
     if out is None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")

@@ -109,3 +109,12 @@ def test_after_erasure_the_audit_html_shows_erased_and_the_saved_one_is_gone(tmp
     html = fresh.read_text()
     assert "entered for the wrong student" not in html and "[erased]" in html and "FLAGGED FOR REVIEW" in html
     assert cli(env, "verify").returncode == 0
+    # Research replays leave the erased learner out (and fit their models without them).
+    import duckdb
+
+    out = tmp_path / "replay.parquet"
+    replayed = cli(env, "replay", "--model", "official", "--out", str(out), "--json")
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    learners = {l for (l,) in duckdb.connect().execute("SELECT DISTINCT learner_id FROM read_parquet(?)",
+                                                       [str(out)]).fetchall()}
+    assert flagged["learner_id"] not in learners and len(learners) >= 10

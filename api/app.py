@@ -159,7 +159,8 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
             if not facts.enrolled:
                 return facts, Denial("not enrolled")
             return facts, access.may_read_learner(grant, learner_school=facts.school_id,
-                                                  learner_advisors=set(facts.advisors))
+                                                  learner_advisors=set(facts.advisors),
+                                                  former_schools=facts.former_schools)
 
         facts, denial = decide(fresh=False)
         if denial is not None:  # a refusal is worth one read of the store itself
@@ -252,7 +253,7 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
             return access.may_post(
                 grant, kind=event.kind, actor_role=event.actor.role, actor_id=event.actor.id,
                 event_school=event.school_id, learner_school=facts.school_id if facts else None,
-                learner_advisors=set(facts.advisors) if facts else set())
+                learner_advisors=set(facts.advisors) if facts else set(), event_type=event.type)
 
         # A refusal is worth one read of the store itself (another process may have just enrolled
         # the learner or assigned the advisor).

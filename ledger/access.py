@@ -70,7 +70,7 @@ def needs(role: str, *, school_id: str | None, actor_id: str | None) -> str | No
 
 
 def may_post(grant: Grant, *, kind: str, actor_role: str, actor_id: str, event_school: str | None,
-             learner_school: str | None, learner_advisors: set[str]) -> Denial | None:
+             learner_school: str | None, learner_advisors: set[str], event_type: str | None = None) -> Denial | None:
     """May this key post this event? `learner_school` / `learner_advisors` are what the ledger
     already knows of the learner (None / empty before enrolment)."""
     if grant.role == "researcher":
@@ -84,7 +84,8 @@ def may_post(grant: Grant, *, kind: str, actor_role: str, actor_id: str, event_s
     if grant.role == "school":
         if event_school != grant.school_id:
             return Denial(f"this key posts for school {grant.school_id}, not {event_school}")
-        if learner_school is not None and learner_school != grant.school_id:
+        # A transfer is the new school's to record (the ledger checks it names the current school).
+        if learner_school is not None and learner_school != grant.school_id and event_type != "learner.transferred":
             return Denial(f"the learner is enrolled at another school, not {grant.school_id}")
     if grant.role == "advisor" and grant.actor_id not in learner_advisors:
         return Denial(f"advisor {grant.actor_id} is not assigned to this learner")
@@ -98,13 +99,15 @@ BOUND_ROLES = frozenset({"learner", "guardian", "partner"})
 
 
 def may_read_learner(grant: Grant, *, learner_school: str | None, learner_advisors: set[str],
-                     learner_id: str | None = None) -> Denial | None:
+                     learner_id: str | None = None, former_schools: tuple[str, ...] = ()) -> Denial | None:
     if grant.role in BOUND_ROLES:
         return None if learner_id is not None and learner_id in grant.learners else Denial(
             f"a {grant.role} sees only the learners they are linked to")
     if grant.role == "researcher":
         return Denial("a researcher key reads de-identified data only (/v1/research/...)")
-    if grant.role == "school" and learner_school != grant.school_id:
+    # A school the learner transferred from still reads the record (what it wrote stays its own);
+    # writing moved with the learner (may_post).
+    if grant.role == "school" and learner_school != grant.school_id and grant.school_id not in former_schools:
         return Denial(f"this key reads learners of school {grant.school_id} only")
     if grant.role == "advisor" and grant.actor_id not in learner_advisors:
         return Denial(f"advisor {grant.actor_id} is not assigned to this learner")

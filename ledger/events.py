@@ -162,6 +162,15 @@ class AdvisorAssignedPayload(Model):
     advisor_id: Id
 
 
+class LearnerTransferredPayload(Model):
+    """A learner moves schools and keeps their one chain: the envelope's school_id is the new
+    school (it writes from now on); the old one keeps reading what it recorded."""
+
+    from_school_id: Id
+    to_school_id: Id
+    effective: date
+
+
 # --- evidence ---------------------------------------------------------------------------
 
 
@@ -409,6 +418,7 @@ MODELS: dict[tuple[str, int], type[Envelope]] = {
         ("course.defined", 1, CourseDefinedPayload, "reference", REFERENCE_ROLES),
         ("learner.enrolled", 1, LearnerEnrolledPayload, "learner", ROLL_ROLES),
         ("advisor.assigned", 1, AdvisorAssignedPayload, "learner", ROLL_ROLES),
+        ("learner.transferred", 1, LearnerTransferredPayload, "learner", ROLL_ROLES),
         ("assessment.recorded", 1, AssessmentRecordedPayloadV1, "learner", ASSESSING_ROLES),
         ("assessment.recorded", 2, AssessmentRecordedPayload, "learner", ASSESSING_ROLES),
         ("artifact.submitted", 1, ArtifactSubmittedPayload, "learner", EVIDENCE_ROLES),

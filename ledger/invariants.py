@@ -90,6 +90,7 @@ class LearnerFile:
     school_id: str | None = None
     grade: int | None = None
     advisors: set[str] = field(default_factory=set)
+    former_schools: list[str] = field(default_factory=list)  # schools the learner transferred from
     evidence: dict[str, str] = field(default_factory=dict)  # event id -> type
     voided: set[str] = field(default_factory=set)
     plans: dict[str, set[str]] = field(default_factory=dict)  # plan id -> goal competencies
@@ -120,6 +121,8 @@ class LearnerFile:
             return None
         if self.school_id is None:
             return Rejection("learner_id", f"learner {event.learner_id} is not enrolled")
+        if event.type == "learner.transferred":
+            return _check_transfer(event, self.school_id)
         if event.school_id != self.school_id:
             return Rejection("school_id", f"learner is enrolled at {self.school_id}, not {event.school_id}")
         if event.type == "advisor.signed_off" and event.actor.id not in self.advisors:
@@ -203,6 +206,10 @@ class LearnerFile:
             self.school_id, self.grade = event["school_id"], p["grade"]
         elif type_ == "advisor.assigned":
             self.advisors.add(p["advisor_id"])
+        elif type_ == "learner.transferred":
+            # The old school's advisors stop acting for the learner; the new school assigns its own.
+            self.former_schools.append(self.school_id)
+            self.school_id, self.advisors = p["to_school_id"], set()
         elif type_ in EVIDENCE_TYPES:
             self.evidence[event_id] = type_
         elif type_ == "evidence.voided":
@@ -224,6 +231,20 @@ class LearnerFile:
 
 def _accept(p: Any, catalog: Catalog) -> None:
     return None
+
+
+def _check_transfer(event: Envelope, current: str) -> Rejection | None:
+    p = event.payload
+    problems = []
+    if p.from_school_id != current:
+        problems.append(("payload.from_school_id", f"learner is enrolled at {current}, not {p.from_school_id}"))
+    if p.to_school_id == current:
+        problems.append(("payload.to_school_id", f"learner is already enrolled at {current}"))
+    if event.school_id != p.to_school_id:
+        problems.append(("school_id", f"the new school ({p.to_school_id}) records a transfer, not {event.school_id}"))
+    if not problems:
+        return None
+    return Rejection(problems[0][0], problems[0][1], tuple(problems[1:]))
 
 
 # Checked after the record's own invariants, from the learner's history (see ledger.credit.decisions).

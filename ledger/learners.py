@@ -15,6 +15,7 @@ class LearnerFacts:
     enrolled: bool
     school_id: str | None = None
     advisors: frozenset[str] = field(default_factory=frozenset)
+    former_schools: tuple[str, ...] = ()
 
 
 def learner_facts(ledger: Ledger, learner_id: str, *, fresh: bool = False) -> LearnerFacts:
@@ -31,4 +32,5 @@ def learner_facts(ledger: Ledger, learner_id: str, *, fresh: bool = False) -> Le
     except AggregateNotFoundError:
         return LearnerFacts(False)
     facts = stream.facts
-    return LearnerFacts(facts.school_id is not None, facts.school_id, frozenset(facts.advisors))
+    return LearnerFacts(facts.school_id is not None, facts.school_id, frozenset(facts.advisors),
+                        tuple(facts.former_schools))

@@ -386,7 +386,7 @@ class OfficialProjection:
         others = [logged(position, hash_, body) for position, hash_, body in con.execute(
             "SELECT position, hash, body FROM _ev WHERE NOT list_contains(?, type) ORDER BY position",
             [_SQL_TYPES]).fetchall()]
-        if any(o.event["type"] in ("learner.enrolled", "advisor.assigned") for o in others):
+        if any(o.event["type"] in ("learner.enrolled", "advisor.assigned", "learner.transferred") for o in others):
             learners.update(self._load_learners(others))
         if any(o.event["type"].startswith("plan.") for o in others):
             plans.update(self._load_plans(others))
@@ -399,7 +399,7 @@ class OfficialProjection:
                 self._flush_credits(flushed, item.position)
                 flushed = item.position
                 touched_pairs |= self._define_course(p, item.position)
-            elif type_ in ("learner.enrolled", "advisor.assigned"):
+            elif type_ in ("learner.enrolled", "advisor.assigned", "learner.transferred"):
                 learners[learner] = _learner_after(learners.get(learner), e)
             elif type_.startswith("plan."):
                 key = (learner, p["plan_id"])
@@ -535,7 +535,7 @@ class OfficialProjection:
 
     def _load_learners(self, batch: Sequence[LoggedEvent]) -> dict[str, dict[str, Any]]:
         """The stored rows of the learners this batch enrols or assigns advisors to, in one query."""
-        ids = sorted({l.event["learner_id"] for l in batch if l.event["type"] in ("learner.enrolled", "advisor.assigned")})
+        ids = sorted({l.event["learner_id"] for l in batch if l.event["type"] in ("learner.enrolled", "advisor.assigned", "learner.transferred")})
         rows = self.con.execute("SELECT learner_id, school_id, grade, enrolled_at, advisors FROM learner "
                                 "WHERE list_contains(?, learner_id)", [ids]).fetchall()
         return {learner: {"learner_id": learner, "school_id": school, "grade": grade,
@@ -632,6 +632,8 @@ def _learner_after(learner: dict[str, Any] | None, e: dict[str, Any]) -> dict[st
         return {"learner_id": e["learner_id"], "school_id": e["school_id"], "grade": e["payload"]["grade"],
                 "enrolled_at": e["demonstrated_at"], "advisors": advisors}
     assert learner is not None  # the ledger refuses events for learners who are not enrolled
+    if e["type"] == "learner.transferred":  # the new school; its advisors are assigned afresh
+        return {**learner, "school_id": e["payload"]["to_school_id"], "advisors": []}
     advisors = learner["advisors"] + [a for a in [e["payload"]["advisor_id"]] if a not in learner["advisors"]]
     return {**learner, "advisors": advisors}
 

@@ -4,7 +4,6 @@ still says which school recorded it. Runs on SQLite, and on PostgreSQL in the se
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 

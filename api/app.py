@@ -109,10 +109,10 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(checkpoint_routes)
     app.include_router(credit_routes)
+    app.include_router(credential_routes)
     from api.privacy import router as privacy_routes
 
     app.include_router(privacy_routes)  # erasure and the record of disclosures (api/privacy.py)
-    app.include_router(credential_routes)
 
     @app.exception_handler(Refused)
     async def _refused(request: Request, error: Refused) -> JSONResponse:

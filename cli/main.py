@@ -540,7 +540,6 @@ from cli.service import register as _register_service  # noqa: E402
 from cli.people import register as _register_people  # noqa: E402
 from cli.privacy import register as _register_privacy  # noqa: E402
 from cli.credential import register as _register_credential  # noqa: E402
-from cli.credential import register as _register_credential  # noqa: E402
 
 _register_catalogue(app)
 _register_credit(app)
@@ -549,7 +548,6 @@ _register_import(app)
 _register_service(app)
 _register_people(app)
 _register_privacy(app)
-_register_credential(app)
 _register_credential(app)
 
 

@@ -89,6 +89,10 @@ def test_incremental_projections_equal_a_rebuild_however_the_log_is_cut(steps, m
         assert len(rebuilt["evidence"]) == sum(d["type"] == "assessment.recorded" for d in docs)
 
 
+def sealed_text_blanked(rows):
+    return [tuple("<sealed>" if isinstance(v, str) and v.startswith("pd1:") else v for v in row) for row in rows]
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(step, max_size=30), method=METHOD)
 def test_voided_evidence_stops_counting_as_if_it_had_never_been_posted(steps, method):
@@ -99,4 +103,5 @@ def test_voided_evidence_stops_counting_as_if_it_had_never_been_posted(steps, me
         with_voids = project_in_batches(recorded(tmp / "a", docs, method), tmp / "a.duckdb")
         never_posted = project_in_batches(recorded(tmp / "b", without, method), tmp / "b.duckdb")
         assert with_voids["competency_state"] == never_posted["competency_state"]
-        assert with_voids["plan_progress"] == never_posted["plan_progress"]
+        # Each ledger seals a plan's title under its own learner key: compare what the void moves.
+        assert sealed_text_blanked(with_voids["plan_progress"]) == sealed_text_blanked(never_posted["plan_progress"])

@@ -148,10 +148,22 @@ def _verdict(doc: dict[str, Any], proof: integrity.ProofCheck, resolve: integrit
     elif end and end < now:
         verdict.problems.append(f"expired: validUntil {doc['validUntil']}")
     (verdict.checks if proof.ok else verdict.problems).append(proof.reason)
+    # A proof only speaks for the issuer when its key is one of the issuer's: otherwise anyone's
+    # did:key could sign a credential that names the district as its issuer.
+    if proof.ok and proof.verification_method and _issuer_id(doc) is not None:
+        controller = proof.verification_method.split("#", 1)[0]
+        if controller != _issuer_id(doc):
+            verdict.problems.append(f"proof: key {proof.verification_method} is not the issuer's ({_issuer_id(doc)})")
     for entry in _entries(doc):
         _check_status(entry, status, resolve, verdict)
     verdict.ok = not verdict.problems
     return verdict
+
+
+def _issuer_id(doc: dict[str, Any]) -> str | None:
+    issuer = doc.get("issuer")
+    value = issuer.get("id") if isinstance(issuer, dict) else issuer
+    return value if isinstance(value, str) else None
 
 
 def _entries(doc: dict[str, Any]) -> list[dict[str, Any]]:

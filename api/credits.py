@@ -67,6 +67,7 @@ def list_credits(request: Request, grant: Key,
             rows = credits(con, status=status, school=school)
     except ValueError as error:
         raise _refused(422, str(error), "status") from None
+    rows = _service(request).ledger.shredder.reveal(rows)  # reasons are sealed in the read model
     return _json({"status": status, "credits": rows})
 
 

@@ -164,6 +164,9 @@ def credit_list(status: Optional[str] = typer.Option(None, help="Only this statu
         rows = credits(open_projections(as_json), status=status)
     except ValueError as error:
         fail(f"--status: {error}", as_json=as_json)
+    from cli.privacy import reveal
+
+    rows = reveal(rows)  # a flag's or a revocation's reason is sealed in the read model
     if as_json:
         emit_json(rows)
         return

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -209,6 +210,19 @@ def token(person: str, sealed: bytes) -> str:
     return f"{PREFIX}{person}:{base64.b64encode(sealed).decode()}"
 
 
+# A sealed text inside a longer one: the projections write notes such as a flag's
+# "evidence E voided by V: <the void's sealed reason>".
+_EMBEDDED = re.compile(re.escape(PREFIX) + r"([^:\s]+):([A-Za-z0-9+/]+={0,2})")
+
+
+def _opened_text(opened: Any, match: re.Match[str]) -> str:
+    try:
+        text = opened(match.group(1), base64.b64decode(match.group(2), validate=True))
+    except ValueError:
+        return match.group(0)
+    return text if isinstance(text, str) else json.dumps(text)
+
+
 def _replace(value: Any, opened: Any) -> Any:
     """`value` with each sealed text replaced by opened(person, sealed bytes); copies only what changes."""
     if isinstance(value, str):
@@ -218,6 +232,8 @@ def _replace(value: Any, opened: Any) -> Any:
                 return opened(person, base64.b64decode(data, validate=True))
             except ValueError:
                 return value
+        if PREFIX in value:
+            return _EMBEDDED.sub(lambda m: _opened_text(opened, m), value)
         return value
     if isinstance(value, dict):
         return {k: _replace(v, opened) for k, v in value.items()}

@@ -96,26 +96,27 @@ def test_two_writer_processes_on_the_same_learners_lose_no_event(pg_store):
     on_sqlite.two_writers_post_to_the_same_learners(pg_store)
 
 
-def _opener(store_url, rounds, barrier, conn):
+def _opener(store_url, home, rounds, barrier, conn):
     failures = []
     for _ in range(rounds):
         barrier.wait(60)
         try:
-            make_pg_ledger(store_url).close()
+            make_pg_ledger(store_url, home).close()
         except Exception as error:  # reported to the parent, which names it
             failures.append(f"{type(error).__name__}: {error}")
     conn.send(failures)
 
 
-def test_processes_opening_the_same_store_at_once_all_open_it(ledger, pg_store):
+def test_processes_opening_the_same_store_at_once_all_open_it(ledger, pg_store, tmp_path):
     # Opening an existing store must run no DDL: eventsourcing replaces its insert function on every
     # create_table, and two processes doing that at once used to fail with "tuple concurrently updated".
+    # They open it with the ledger's own home, whose master key the store's key store was made with.
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(4)
     pipes, procs = [], []
     for _ in range(4):
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=_opener, args=(pg_store, 6, barrier, child))
+        proc = ctx.Process(target=_opener, args=(pg_store, tmp_path / "ledger", 6, barrier, child))
         proc.start()
         child.close()
         pipes.append(parent)

@@ -142,11 +142,14 @@ def models_compare(
     for name, params in ((a, pa_), (b, pb_)):
         if name != OFFICIAL:
             _run(lambda: in_effect(name, params), as_json)
+    from cli.privacy import erased_learners, without_learners
+
+    erased = erased_learners()  # compared (and fitted) without the erased learners, as replay does
     with _reading(as_of, known_at, as_json, counted_pairs) as (con, source, moments, total):
         with progress_bar(f"replaying {a} and {b}", 2 * total, enabled=not as_json) as bar:
-            ra = _run(lambda: run_replay(iter_histories(con, **moments), a, pa_, progress=bar.update, total=total),
-                      as_json)
-            rb = _run(lambda: run_replay(iter_histories(con, **moments), b, pb_,
+            ra = _run(lambda: run_replay(without_learners(iter_histories(con, **moments), erased), a, pa_,
+                                         progress=bar.update, total=total), as_json)
+            rb = _run(lambda: run_replay(without_learners(iter_histories(con, **moments), erased), b, pb_,
                                          progress=lambda d, t: bar.update(total + d), total=total), as_json)
     overall, per = compare(ra, rb, examples=examples)
     if as_json:
@@ -198,6 +201,9 @@ def models_evaluate(
     for name, params in specs:
         if name != OFFICIAL:
             _run(lambda: in_effect(name, params), as_json)  # a bad name or parameter fails before any work
+    from cli.privacy import erased_learners, without_learners
+
+    erased = erased_learners()  # scored (and fitted) without the erased learners, as replay does
     results = []
     # Each model reads the histories again, one competency at a time: all of a 10M-event
     # district's at once took 9 GB.
@@ -209,7 +215,7 @@ def models_evaluate(
         with progress_bar("evaluating", len(specs) * total, enabled=not as_json) as bar:
             for i, (name, params) in enumerate(specs):
                 results.append((name, params, _run(lambda: evaluate(
-                    iter_histories(con, **moments), name, params, fold_of, folds=folds, seed=seed, total=total,
+                    without_learners(iter_histories(con, **moments), erased), name, params, fold_of, folds=folds, seed=seed, total=total,
                     progress=lambda d, t: bar.update(i * total + d)), as_json)))
     ranked = sorted(results, key=lambda r: (r[2].summary["logloss"][0] is None, r[2].summary["logloss"][0] or 0.0))
     if as_json:

@@ -118,3 +118,9 @@ def test_after_erasure_the_audit_html_shows_erased_and_the_saved_one_is_gone(tmp
     learners = {l for (l,) in duckdb.connect().execute("SELECT DISTINCT learner_id FROM read_parquet(?)",
                                                        [str(out)]).fetchall()}
     assert flagged["learner_id"] not in learners and len(learners) >= 10
+    # and so do comparisons: every pair compared is a replayed one
+    pairs = duckdb.connect().execute("SELECT count(*) FROM (SELECT DISTINCT learner_id, competency_id "
+                                     "FROM read_parquet(?))", [str(out)]).fetchall()[0][0]
+    compared = cli(env, "models", "compare", "official", "decaying_average", "--json")
+    assert compared.returncode == 0, compared.stdout + compared.stderr
+    assert json.loads(compared.stdout)["overall"]["pairs"] == pairs

@@ -160,11 +160,14 @@ class PostgresKeyStore:
         schema = store.schema or "public"
         self._t = f'"{schema}".{self.TABLE}'
         self._m = f'"{schema}".{self.META}'
-        for ddl in _DDL:
+        # A command may open the key store before anything has opened the event store (a read of
+        # the projections only): the schema may not exist yet.
+        ddls = [f'CREATE SCHEMA IF NOT EXISTS "{schema}"'] + list(_DDL)
+        for ddl in ddls:
             ddl = ddl.replace("person_keys", self._t).replace("key_meta", self._m).replace("BLOB", "BYTEA")
             try:
                 self._conn.execute(ddl)
-            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable, psycopg.errors.DuplicateSchema):
                 pass  # another process created it at the same moment
 
     @_locked

@@ -82,18 +82,11 @@ def store_env(settings: Settings) -> dict[str, str]:
     pg = PostgresStore.parse(settings.store)
     try:
         import psycopg
-        from psycopg import sql
     except ImportError:
         raise ConfigError(f"LEDGER_STORE={pg.shown!r}: the PostgreSQL store needs psycopg "
                           "(pip install 'psycopg[binary]' psycopg_pool)") from None
     try:
-        with psycopg.connect(dbname=pg.dbname, host=pg.host, port=pg.port, user=pg.user, password=pg.password,
-                             connect_timeout=pg.connect_timeout, autocommit=True) as conn:
-            if pg.schema:
-                try:
-                    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(pg.schema)))
-                except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
-                    pass  # another process created it at the same moment
+        with pg.connect(create_schema=True) as conn:
             complete = conn.execute(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = %(schema)s AND c.relkind = 'r' AND c.relname LIKE '%%\\_events'"

@@ -18,7 +18,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 
@@ -85,6 +85,22 @@ class PostgresStore:
     shown: str = ""  # the URL with its password masked, for messages
 
     PARAMS = ("schema", "connect_timeout")
+
+    def connect(self, *, create_schema: bool = False) -> Any:
+        """An autocommit psycopg connection to this database. With `create_schema`, the store's
+        schema is made when missing: whichever of the store, the key store, the record of
+        disclosures or the LRS opens first may find it absent, and several processes may race."""
+        import psycopg
+        from psycopg import sql
+
+        conn = psycopg.connect(dbname=self.dbname, host=self.host, port=self.port, user=self.user,
+                               password=self.password, connect_timeout=self.connect_timeout, autocommit=True)
+        if create_schema and self.schema:
+            try:
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
+                pass  # another process created it at the same moment
+        return conn
 
     @classmethod
     def parse(cls, url: str) -> PostgresStore:

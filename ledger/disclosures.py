@@ -91,16 +91,9 @@ class DisclosureLog:
                                               isolation_level=None, check_same_thread=False)
             self._table, self._mark = "disclosures", "?"
         else:
-            import psycopg
-
             pg = PostgresStore.parse(settings.store)
-            self._conn = psycopg.connect(dbname=pg.dbname, host=pg.host, port=pg.port, user=pg.user,
-                                         password=pg.password, connect_timeout=pg.connect_timeout, autocommit=True)
+            self._conn = pg.connect(create_schema=True)
             self._table, self._mark = f'"{pg.schema or "public"}".ledger_disclosures', "%s"
-            try:  # a read of the projections only may come before anything made the store's schema
-                self._conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{pg.schema or "public"}"')
-            except psycopg.errors.UniqueViolation:
-                pass  # another process created it at the same moment
         try:
             self._conn.execute(f"CREATE TABLE IF NOT EXISTS {self._table} (seq INTEGER PRIMARY KEY, learner TEXT NOT "
                                "NULL, entry TEXT NOT NULL, hash TEXT NOT NULL)")

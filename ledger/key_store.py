@@ -151,23 +151,18 @@ class PostgresKeyStore:
         self._lock = threading.RLock()
         self.store = store
         try:
-            self._conn = psycopg.connect(dbname=store.dbname, host=store.host, port=store.port, user=store.user,
-                                         password=store.password, connect_timeout=store.connect_timeout,
-                                         autocommit=True)
+            self._conn = store.connect(create_schema=True)
         except psycopg.Error as error:
             reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
             raise ConfigError(f"LEDGER_STORE={store.shown!r}: cannot open the key store: {reason}") from None
         schema = store.schema or "public"
         self._t = f'"{schema}".{self.TABLE}'
         self._m = f'"{schema}".{self.META}'
-        # A command may open the key store before anything has opened the event store (a read of
-        # the projections only): the schema may not exist yet.
-        ddls = [f'CREATE SCHEMA IF NOT EXISTS "{schema}"'] + list(_DDL)
-        for ddl in ddls:
+        for ddl in _DDL:
             ddl = ddl.replace("person_keys", self._t).replace("key_meta", self._m).replace("BLOB", "BYTEA")
             try:
                 self._conn.execute(ddl)
-            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable, psycopg.errors.DuplicateSchema):
+            except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
                 pass  # another process created it at the same moment
 
     @_locked

@@ -51,12 +51,9 @@ class Storage:
             self.con.execute("PRAGMA journal_mode=WAL")
             serial, blob = "INTEGER PRIMARY KEY AUTOINCREMENT", "BLOB"
         else:
-            import psycopg
-
             pg = PostgresStore.parse(settings.store)
             self.engine = "postgres"
-            self.con = psycopg.connect(dbname=pg.dbname, host=pg.host, port=pg.port, user=pg.user,
-                                       password=pg.password, connect_timeout=pg.connect_timeout, autocommit=True)
+            self.con = pg.connect()
             if pg.schema:
                 self.con.execute(f'SET search_path TO "{pg.schema}"')
             serial, blob = "BIGSERIAL PRIMARY KEY", "BYTEA"

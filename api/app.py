@@ -422,17 +422,26 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
     def research_states(svc: Svc, grant: Key,
                         competency_id: Annotated[str | None, Query(max_length=128)] = None,
                         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-                        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0) -> JSONResponse:
+                        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+                        aggregates_only: bool = False) -> JSONResponse:
         """Competency states, de-identified: learners appear as stable pseudonyms, with no
-        school and dates to the month."""
+        school and dates to the month; erased learners are left out. `aggregates_only=true`:
+        per-competency counts and means over every learner (the erased too), no learner rows."""
+        from projections.research_aggregates import competency_aggregates
+
         allow(access.may_read_research(grant))
+        if aggregates_only:
+            with svc.reading() as con:
+                return _json({"aggregates": competency_aggregates(con, competency_id)})
+        erased = sorted(svc.ledger.shredder.all_erased())
         with svc.reading() as con:
             rows = con.execute("""
                 SELECT learner_id, competency_id, level, mastered, method, evidence_count,
                        strftime(first_demonstrated, '%Y-%m'), strftime(mastered_since, '%Y-%m')
-                FROM competency_state WHERE $competency IS NULL OR competency_id = $competency
+                FROM competency_state WHERE ($competency IS NULL OR competency_id = $competency)
+                  AND learner_id <> ALL($erased::VARCHAR[])
                 ORDER BY learner_id, competency_id LIMIT $limit OFFSET $offset""",
-                {"competency": competency_id, "limit": limit, "offset": offset}).fetchall()
+                {"competency": competency_id, "limit": limit, "offset": offset, "erased": erased}).fetchall()
         names = ["competency_id", "level", "mastered", "method", "evidence_count", "first_month", "mastered_month"]
         return _json({"rows": [{"learner": svc.pseudonym(r[0]), **dict(zip(names, r[1:]))} for r in rows],
                       "limit": limit, "offset": offset})

@@ -133,6 +133,10 @@ class Shredder:
         rows = self.keys.rows(list(persons))
         return {p for p, row in rows.items() if row.wrapped is None or row.erasing}
 
+    def all_erased(self) -> set[str]:
+        """Every person whose key is destroyed or being destroyed: left out of research rows."""
+        return {p for p, row in self.keys.rows().items() if row.wrapped is None or row.erasing}
+
     def forget(self, persons: set[str] | None = None) -> None:
         if persons is None:
             self._cache.clear()

@@ -265,16 +265,21 @@ def _row(scores) -> str:
 
 def export(
     parquet: Path = typer.Option(..., "--parquet", help="Directory for one Parquet file per table."),
+    aggregates_only: bool = typer.Option(False, "--aggregates-only", help="Only per-competency counts and "
+                                         "means over every learner (the erased too), no learner rows."),
     as_json: bool = JsonOption,
 ) -> None:
-    """The evidence history and the official states as Parquet (pandas, polars, R, Spark)."""
+    """The evidence history and the official states as Parquet (pandas, polars, R, Spark);
+    erased learners are left out, except from --aggregates-only figures."""
     from projections.export import export_parquet
+    from projections.research_aggregates import export_aggregates
 
     from cli.privacy import erased_learners
 
     con = open_projections(as_json)
     try:
-        written = export_parquet(con, parquet, leave_out=erased_learners())
+        written = export_aggregates(con, parquet) if aggregates_only else \
+            export_parquet(con, parquet, leave_out=erased_learners())
     finally:
         con.close()
     if as_json:

@@ -29,7 +29,7 @@ def served(tmp_path_factory, request):
     running = Server(env).start()
     running.keys = {role: running.key(role, *extra) for role, extra in [
         ("school", ["--school", f.SCHOOL]), ("registrar", ["--actor", "reg-1"]), ("district_admin", []),
-        ("advisor", ["--actor", "adv-1"])]}
+        ("advisor", ["--actor", "adv-1"]), ("researcher", [])]}
     yield running
     running.stop()
     if store:
@@ -65,6 +65,12 @@ def test_reads_are_recorded_with_who_what_and_why_and_a_purpose_is_required_of_n
 
 
 def test_erasure_over_http_is_a_district_admins_and_every_reader_then_shows_erased(served):
+    with served.client(served.keys["school"]) as http:
+        assert http.post("/v1/events", json=f.assessment("L1")).status_code == 201
+    served.wait_projected(served.keys["registrar"])
+    with served.client(served.keys["researcher"]) as http:
+        before = http.get("/v1/research/competency-states").json()["rows"]
+    assert before and {r["learner"] for r in before} == {before[0]["learner"]}  # L1's rows only
     with served.client(served.keys["registrar"]) as http:
         assert http.post("/v1/learners/L1/erase", json={"reason": "data_subject_request"}).status_code == 403
     with served.client(served.keys["district_admin"]) as http:
@@ -77,6 +83,15 @@ def test_erasure_over_http_is_a_district_admins_and_every_reader_then_shows_eras
         events = http.get("/v1/learners/L1/events").json()["events"]
         assert SECRET not in json.dumps(events) and "[erased]" in json.dumps(events)
         assert http.get("/v1/verify").json()["ok"]
+    served.wait_projected(served.keys["registrar"])
+    with served.client(served.keys["researcher"]) as http:
+        after = http.get("/v1/research/competency-states").json()["rows"]
+        aggregates = http.get("/v1/research/competency-states", params={"aggregates_only": "true"}).json()
+    assert after == []  # the erased learner's pseudonymous rows are left out
+    # aggregates only: the erased learner still counts, and no row names a learner
+    assert [(a["competency_id"], a["learners"]) for a in aggregates["aggregates"]] == \
+        [(r["competency_id"], 1) for r in before]
+    assert before[0]["learner"] not in json.dumps(aggregates) and "learner\"" not in json.dumps(aggregates)
     shown = cli(served.env, "events", "L1", "--json")
     assert SECRET not in shown.stdout and "[erased]" in shown.stdout
     verified = cli(served.env, "verify", "--json")
@@ -118,6 +133,18 @@ def test_after_erasure_the_audit_html_shows_erased_and_the_saved_one_is_gone(tmp
     learners = {l for (l,) in duckdb.connect().execute("SELECT DISTINCT learner_id FROM read_parquet(?)",
                                                        [str(out)]).fetchall()}
     assert flagged["learner_id"] not in learners and len(learners) >= 10
+    # An aggregates-only export counts every learner, the erased too, and names none.
+    exported = cli(env, "export", "--parquet", str(tmp_path / "agg"), "--aggregates-only", "--json")
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    assert [p.name for p in (tmp_path / "agg").iterdir()] == ["competency_aggregates.parquet"]
+    aggregated = str(tmp_path / "agg" / "competency_aggregates.parquet")
+    [(counted,)] = duckdb.connect().execute("SELECT sum(learners) FROM read_parquet(?)", [aggregated]).fetchall()
+    columns = {c for (c, *_) in duckdb.connect().execute("DESCRIBE SELECT * FROM read_parquet(?)", [aggregated]).fetchall()}
+    assert cli(env, "export", "--parquet", str(tmp_path / "rows"), "--json").returncode == 0
+    states = str(tmp_path / "rows" / "competency_state.parquet")
+    [(rows, erased_rows)] = duckdb.connect().execute("SELECT count(*), count(*) FILTER (WHERE learner_id = ?) "
+                                                     "FROM read_parquet(?)", [flagged["learner_id"], states]).fetchall()
+    assert erased_rows == 0 and counted > rows and "learner_id" not in columns  # the erased learner's states count
     # and so do comparisons: every pair compared is a replayed one
     pairs = duckdb.connect().execute("SELECT count(*) FROM (SELECT DISTINCT learner_id, competency_id "
                                      "FROM read_parquet(?))", [str(out)]).fetchall()[0][0]

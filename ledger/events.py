@@ -11,6 +11,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -26,6 +27,17 @@ from pydantic import (
 # match: pydantic-core's regex engine reads `$` as the end of the text (Python's `re` would let
 # a trailing newline through, hence `\Z` in api/app.py), and JSON Schema readers read it so too.
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+
+
+def _not_sealed_looking(value: str) -> str:
+    # `pd1:` marks sealed personal text (ledger.shredding), opened wherever it appears in a
+    # string: an id holding it would read as `[erased]` or as someone's text.
+    if "pd1:" in value:
+        raise ValueError("must not contain 'pd1:' (it marks sealed personal text)")
+    return value
+
+
+Id = Annotated[Id, AfterValidator(_not_sealed_looking)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 Title = Annotated[str, StringConstraints(min_length=1, max_length=300)]
 MethodName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]

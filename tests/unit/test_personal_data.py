@@ -2,6 +2,8 @@
 
 import typing
 
+import pytest
+
 from hypothesis import given, strategies as st
 
 from ledger import events
@@ -65,3 +67,24 @@ def test_a_declaration_keeps_one_person_per_type():
         assert "already belong" in str(error)
     else:
         raise AssertionError("a second person for one type was accepted")
+
+
+@pytest.mark.parametrize("field", ["learner_id", "actor.id", "payload.competency_id"])
+def test_an_id_holding_the_sealed_text_marker_is_refused_with_the_field_named(field):
+    # Readers open `pd1:PERSON:BASE64` wherever it appears: such an id would read as `[erased]`.
+    import orjson
+
+    from ledger.intake import Rejection, parse
+    from tests import factories as f
+
+    document = f.assessment("L1")
+    *parents, last = field.split(".")
+    holder = document
+    for name in parents:
+        holder[name] = dict(holder[name])  # the factory's nested dicts may be shared
+        holder = holder[name]
+    holder[last] = "pd1:L1:AAAA"
+    refused = parse(orjson.dumps(document))
+    assert isinstance(refused, Rejection)
+    assert str(refused) == f"{field}: must not contain 'pd1:' (it marks sealed personal text)"
+    assert not isinstance(parse(orjson.dumps(f.assessment("Lpd1"))), Rejection)  # `pd1` without the colon is fine

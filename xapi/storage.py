@@ -28,6 +28,8 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS xapi_refs_value ON xapi_refs (kind, value, seq)",
     "CREATE INDEX IF NOT EXISTS xapi_statements_verb ON xapi_statements (verb, seq)",
     "CREATE INDEX IF NOT EXISTS xapi_statements_target ON xapi_statements (target)",
+    # The statements that have a target, walked by the StatementRef filter rule (xapi.statements).
+    "CREATE INDEX IF NOT EXISTS xapi_statements_targeting ON xapi_statements (seq) WHERE target IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS xapi_attachments (
         sha2 TEXT PRIMARY KEY, content_type TEXT NOT NULL, content {blob} NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS xapi_documents (

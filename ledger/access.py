@@ -12,8 +12,9 @@ from typing import Literal
 from ledger.events import CURRENT_VERSION, MODELS
 
 # lrs_client: an LMS or course player posting xAPI statements to /xapi/ with HTTP Basic auth.
-ROLES = ("school", "advisor", "registrar", "researcher", "district_admin", "lrs_client")
-Role = Literal["school", "advisor", "registrar", "researcher", "district_admin", "lrs_client"]
+# partner: a community partner organisation (ledger.partners), acting as itself (--actor).
+ROLES = ("school", "advisor", "registrar", "researcher", "district_admin", "lrs_client", "partner")
+Role = Literal["school", "advisor", "registrar", "researcher", "district_admin", "lrs_client", "partner"]
 
 # What each key role may post, by the event's `actor.role`. Credit decisions are a registrar
 # key's alone (as approving and revoking are, `may_decide_credit`): a district_admin key acts
@@ -25,6 +26,8 @@ POSTING_ROLES: dict[str, frozenset[str]] = {
     "district_admin": frozenset({"district_admin", "school_system", "teacher", "advisor"}),
     "researcher": frozenset(),
     "lrs_client": frozenset(),  # posts statements to /xapi/ only, never /v1/events
+    # About learners it is linked to only: the ledger checks the link (LearnerFile), on every path.
+    "partner": frozenset({"partner"}),
 }
 
 
@@ -64,6 +67,8 @@ def needs(role: str, *, school_id: str | None, actor_id: str | None) -> str | No
         return "a school key needs --school"
     if role == "lrs_client" and not school_id:
         return "an lrs_client key needs --school (the school whose LMS sends the statements)"
+    if role == "partner" and not actor_id:
+        return "a partner key needs --actor (the partner organisation's id)"
     if role in ("advisor", "registrar") and not actor_id:
         return f"an {role} key needs --actor (the {role}'s id)" if role == "advisor" else "a registrar key needs --actor"
     return None

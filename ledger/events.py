@@ -183,6 +183,18 @@ class LearnerTransferredPayload(Model):
     effective: date
 
 
+class PartnerLinkedPayload(Model):
+    """A school links a community partner (an internship, co-op, museum) to a learner: the
+    partner may then post observations and artifacts about them, which count once signed off."""
+
+    partner_id: Id
+    name: Title | None = None
+
+
+class PartnerUnlinkedPayload(Model):
+    partner_id: Id
+
+
 # --- evidence ---------------------------------------------------------------------------
 
 
@@ -347,7 +359,7 @@ class PersonErasedPayload(Model):
 
 # --- envelope ---------------------------------------------------------------------------------
 
-Role = Literal["teacher", "advisor", "registrar", "school_system", "district_admin", "ledger_service"]
+Role = Literal["teacher", "advisor", "registrar", "school_system", "district_admin", "ledger_service", "partner"]
 
 
 class Actor(Model):
@@ -421,6 +433,9 @@ ROLL_ROLES = {"school_system", "district_admin", "registrar"}
 ASSESSING_ROLES = {"teacher", "school_system"}
 EVIDENCE_ROLES = {"teacher", "advisor", "school_system"}
 PLANNING_ROLES = {"advisor", "teacher", "school_system"}
+# A community partner's postings are external evidence (ledger.partners): counted only once an
+# advisor of the learner's school signs them off.
+PARTNER_ROLE = "partner"
 
 # (type, version) -> model. The newest version of each type is the current one.
 MODELS: dict[tuple[str, int], type[Envelope]] = {
@@ -431,9 +446,11 @@ MODELS: dict[tuple[str, int], type[Envelope]] = {
         ("learner.enrolled", 1, LearnerEnrolledPayload, "learner", ROLL_ROLES),
         ("advisor.assigned", 1, AdvisorAssignedPayload, "learner", ROLL_ROLES),
         ("learner.transferred", 1, LearnerTransferredPayload, "learner", ROLL_ROLES),
+        ("partner.linked", 1, PartnerLinkedPayload, "learner", ROLL_ROLES),
+        ("partner.unlinked", 1, PartnerUnlinkedPayload, "learner", ROLL_ROLES),
         ("assessment.recorded", 1, AssessmentRecordedPayloadV1, "learner", ASSESSING_ROLES),
-        ("assessment.recorded", 2, AssessmentRecordedPayload, "learner", ASSESSING_ROLES),
-        ("artifact.submitted", 1, ArtifactSubmittedPayload, "learner", EVIDENCE_ROLES),
+        ("assessment.recorded", 2, AssessmentRecordedPayload, "learner", ASSESSING_ROLES | {PARTNER_ROLE}),
+        ("artifact.submitted", 1, ArtifactSubmittedPayload, "learner", EVIDENCE_ROLES | {PARTNER_ROLE}),
         ("artifact.scored", 1, ArtifactScoredPayload, "learner", EVIDENCE_ROLES),
         ("advisor.signed_off", 1, AdvisorSignedOffPayload, "learner", {"advisor"}),
         ("evidence.voided", 1, EvidenceVoidedPayload, "learner", EVIDENCE_ROLES),

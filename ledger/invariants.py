@@ -13,6 +13,7 @@ from typing import Any
 from ledger.credit.decisions import History, check_award, check_confirmation, check_proposal
 from ledger.events import EVIDENCE_TYPES, Envelope, Scale
 from ledger.intake import Rejection
+from ledger.partners import posting_problem
 
 
 @dataclass
@@ -97,6 +98,8 @@ class LearnerFile:
     credits: dict[str, bool] = field(default_factory=dict)  # credit event id -> revoked
     proposals: dict[str, str] = field(default_factory=dict)  # proposal event id -> course id
     awarded_proposals: set[str] = field(default_factory=set)
+    partners: dict[str, str] = field(default_factory=dict)  # linked partner id -> the school that linked it
+    unlinked_partners: set[str] = field(default_factory=set)
 
     def _live_evidence(self, event_id: str, where: str, kinds: set[str] | frozenset[str]) -> Rejection | None:
         kind = self.evidence.get(event_id)
@@ -125,6 +128,10 @@ class LearnerFile:
             return _check_transfer(event, self.school_id)
         if event.school_id != self.school_id:
             return Rejection("school_id", f"learner is enrolled at {self.school_id}, not {event.school_id}")
+        if event.actor.role == "partner":
+            problem = posting_problem(event, self.partners, self.unlinked_partners)
+            if problem:
+                return problem
         if event.type == "advisor.signed_off" and event.actor.id not in self.advisors:
             return Rejection("actor.id", f"advisor {event.actor.id} is not assigned to learner {event.learner_id}")
         if event.type in _CREDIT_DECISIONS:
@@ -153,6 +160,16 @@ class LearnerFile:
         if target in self.voided:
             return Rejection("payload.voided_event_id", f"event {target} is already voided")
         return self._live_evidence(target, "payload.voided_event_id", EVIDENCE_TYPES)
+
+    def _check_partner_linked(self, p: Any, catalog: Catalog) -> Rejection | None:
+        if p.partner_id in self.partners:
+            return Rejection("payload.partner_id", f"partner {p.partner_id} is already linked to this learner")
+        return None
+
+    def _check_partner_unlinked(self, p: Any, catalog: Catalog) -> Rejection | None:
+        if p.partner_id not in self.partners:
+            return Rejection("payload.partner_id", f"partner {p.partner_id} is not linked to this learner")
+        return None
 
     def _check_plan_set(self, p: Any, catalog: Catalog) -> Rejection | None:
         return catalog.missing(p.goals, "payload.goals")
@@ -210,6 +227,15 @@ class LearnerFile:
             # The old school's advisors stop acting for the learner; the new school assigns its own.
             self.former_schools.append(self.school_id)
             self.school_id, self.advisors = p["to_school_id"], set()
+            # A partner was linked by the old school: the new one links its own.
+            self.unlinked_partners |= set(self.partners)
+            self.partners = {}
+        elif type_ == "partner.linked":
+            self.partners[p["partner_id"]] = event["school_id"]
+            self.unlinked_partners.discard(p["partner_id"])
+        elif type_ == "partner.unlinked":
+            del self.partners[p["partner_id"]]
+            self.unlinked_partners.add(p["partner_id"])
         elif type_ in EVIDENCE_TYPES:
             self.evidence[event_id] = type_
         elif type_ == "evidence.voided":

@@ -222,11 +222,24 @@ _INSERT_SCORES = """
 INSERT INTO evidence_score
 SELECT event_id, learner_id, payload->>'competency_id', (payload->>'score')::DOUBLE,
        demonstrated_at::TIMESTAMPTZ, recorded_at::TIMESTAMPTZ, position, NULL
-FROM _ev WHERE type = 'assessment.recorded'
+FROM _ev WHERE type = 'assessment.recorded' AND actor_role IS DISTINCT FROM 'partner'
 UNION ALL
 SELECT e.event_id, e.learner_id, j.key, j.value::DOUBLE, e.demonstrated_at::TIMESTAMPTZ,
        e.recorded_at::TIMESTAMPTZ, e.position, NULL
 FROM (SELECT * FROM _ev WHERE type = 'artifact.scored') e, json_each(e.payload->'levels') j
+"""
+# A partner's observation scores from its first approving sign-off (ledger.partners): at the
+# sign-off's position and recording time, demonstrated at the later of the two times.
+_INSERT_EXTERNAL_SCORES = """
+INSERT INTO evidence_score
+SELECT o.event_id, o.learner_id, o.competencies[1], (o.detail::JSON->>'score')::DOUBLE,
+       greatest(o.demonstrated_at, s.demonstrated_at::TIMESTAMPTZ), s.recorded_at::TIMESTAMPTZ, s.position, NULL
+FROM (SELECT DISTINCT ON (payload->>'subject_event_id') * FROM _ev
+      WHERE type = 'advisor.signed_off' AND payload->>'decision' = 'approved'
+      ORDER BY payload->>'subject_event_id', position) s
+JOIN evidence o ON o.event_id = s.payload->>'subject_event_id'
+WHERE o.actor_role = 'partner' AND o.type = 'assessment.recorded' AND NOT o.voided
+  AND NOT EXISTS (SELECT 1 FROM evidence_score x WHERE x.event_id = o.event_id AND x.voided_at IS NULL)
 """
 _NEW_VOIDS = """
 INSERT INTO _voids
@@ -244,7 +257,10 @@ FROM evidence e JOIN (SELECT DISTINCT ON (event_id) * FROM _voids ORDER BY event
 DELETE FROM evidence WHERE event_id IN (SELECT event_id FROM _voids);
 INSERT INTO evidence SELECT * FROM _voided_rows;
 DROP TABLE _voided_rows;
-UPDATE evidence_score SET voided_at = v.voided_at FROM _voids v WHERE evidence_score.event_id = v.event_id
+UPDATE evidence_score SET voided_at = v.voided_at FROM _voids v WHERE evidence_score.event_id = v.event_id;
+-- A voided sign-off takes back the external score it let in.
+UPDATE evidence_score SET voided_at = v.voided_at FROM _voids v, evidence s
+WHERE s.event_id = v.event_id AND s.type = 'advisor.signed_off' AND evidence_score.position = s.position
 """
 _INSERT_CREDITS = """
 INSERT INTO credit_audit
@@ -378,6 +394,7 @@ class OfficialProjection:
             con.unregister("_upcast_raw")
         _run(con, _INSERT_EVIDENCE, [list(EVIDENCE_TYPES)])
         _run(con, _INSERT_SCORES)
+        _run(con, _INSERT_EXTERNAL_SCORES)
         if not self.deferred:
             _run(con, "INSERT INTO _pairs SELECT DISTINCT learner_id, competency_id FROM evidence_score "
                       "WHERE position BETWEEN (SELECT min(position) FROM _ev) AND (SELECT max(position) FROM _ev)")
@@ -442,6 +459,9 @@ class OfficialProjection:
         if not self.deferred:
             _run(con, "INSERT INTO _pairs SELECT s.learner_id, s.competency_id FROM evidence_score s "
                       "JOIN _voids USING (event_id)")
+            _run(con, "INSERT INTO _pairs SELECT s.learner_id, s.competency_id FROM evidence_score s "
+                      "JOIN evidence e ON e.position = s.position AND e.type = 'advisor.signed_off' "
+                      "JOIN _voids v ON v.event_id = e.event_id")
         _run(con, _APPLY_VOIDS)
         # An award never rests on evidence voided before it (the ledger refuses that), so
         # flagging after the whole batch finds exactly the awards a later void undermines.

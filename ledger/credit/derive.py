@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ledger.credit.rules import RuleResult, evaluate_rule
 from ledger.mastery import DEFAULT_METHOD, mastered_since, trajectory
+from ledger.partners import counts_from, is_external
 
 if TYPE_CHECKING:
     from ledger.invariants import Catalog
@@ -97,14 +98,23 @@ def competency_states(entries: Sequence[Entry], catalog: Catalog, *, only: set[s
     voided = voided_ids(entries) if voided is None else voided
     methods = official_methods(catalog) if methods is None else methods
     scored: dict[str, list[tuple[datetime, int, dict[str, Any]]]] = {}
+    # External (partner) scores count from their approving sign-off: at its place in the log,
+    # and in demonstration order at the later of the two times (ledger.partners).
+    external = counts_from([entry.event for entry in entries], voided)
     for index, entry in enumerate(entries):
         e = entry.event
         if e["type"] not in ("assessment.recorded", "artifact.scored") or e["event_id"] in voided:
             continue
+        at, place = instant(e["demonstrated_at"]), index
+        if is_external(e):
+            if e["event_id"] not in external:
+                continue
+            place, counted_at = external[e["event_id"]]
+            at = instant(counted_at)
         for competency, score in _scores(e):
             if (only is not None and competency not in only) or competency not in methods:
                 continue
-            scored.setdefault(competency, []).append((instant(e["demonstrated_at"]), index, {
+            scored.setdefault(competency, []).append((at, place, {
                 "event_id": e["event_id"], "hash": entry.hash, "position": entry.position, "type": e["type"],
                 "demonstrated_at": utc_text(e["demonstrated_at"]), "score": score}))
     states = {}
@@ -115,7 +125,7 @@ def competency_states(entries: Sequence[Entry], catalog: Catalog, *, only: set[s
         estimates = trajectory(methods[competency], [i["score"] for i in items], float(scale.mastery_threshold))
         since = mastered_since(estimates)
         states[competency] = State(competency, estimates[-1].level, estimates[-1].mastered, methods[competency],
-                                   items, items[since]["demonstrated_at"] if since is not None else None)
+                                   items, rows[since][0].astimezone(timezone.utc).isoformat() if since is not None else None)
     return states
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -28,8 +27,11 @@ VERSIONS = ("2.0.0", "1.0.3")
 # a deployment whose clients are 1.0.3 LMSs sets LEDGER_XAPI_DEFAULT_VERSION=1.0.3.
 DEFAULT_VERSION = os.environ.get("LEDGER_XAPI_DEFAULT_VERSION", "2.0.0")
 MAX_BODY = 16 * 1024 * 1024
-# The /v1 access log (api.edges.RequestLog) sits behind the dispatch, so the LRS logs its own.
-log = logging.getLogger("ledger.xapi")
+
+
+@dataclass(frozen=True)
+class _Route:
+    path: str
 
 
 class Lrs:
@@ -47,6 +49,9 @@ class Lrs:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         request = Request(scope, receive)
+        resource = request.url.path.removeprefix("/xapi").rstrip("/")
+        # The route label /metrics counts by (api.edges.RequestLog): the resource, never the raw path.
+        scope["route"] = _Route(f"/xapi{resource}" if resource in ROUTES or resource == "/about" else "unmatched")
         try:
             response = await self.handle(request, scope["ledger_service"])
         except LrsError as error:
@@ -56,7 +61,6 @@ class Lrs:
         if request.url.path.rstrip("/").endswith("/statements") and request.method in ("GET", "HEAD"):
             # On every answer to a statement query, errors included (XAPI-00153).
             response.headers["X-Experience-API-Consistent-Through"] = now_iso()
-        log.info("%s %s?%s status=%s", request.method, request.url.path, request.url.query[:200], response.status_code)
         await response(scope, receive, send)
 
     async def handle(self, request: Request, service: Any) -> Response:
@@ -166,7 +170,11 @@ ROUTES = {
 def mount(app: Any) -> Any:
     """api/app.py's hook: an outermost middleware sending /xapi/ to the LRS with the ledger's
     Service in the scope, everything else on to the ledger's own app."""
+    from api.edges import RequestLog
+
     lrs = Lrs()
+    # The same access log and /metrics counters as /v1 requests (app.state.metrics is made first).
+    logged = RequestLog(lrs, metrics=app.state.metrics)
 
     class Dispatch:
         def __init__(self, inner: Any) -> None:
@@ -174,7 +182,7 @@ def mount(app: Any) -> Any:
 
         async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
             if scope["type"] == "http" and (scope["path"] == "/xapi" or scope["path"].startswith("/xapi/")):
-                await lrs({**scope, "ledger_service": scope["app"].state.service}, receive, send)
+                await logged({**scope, "ledger_service": scope["app"].state.service}, receive, send)
                 return
             await self.inner(scope, receive, send)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def lrs(request, tmp_path_factory):
     key = json.loads(made.stdout)
     server = Server(env).start()
     client = httpx.Client(base_url=server.url + "/xapi", auth=(key["key_id"], key["key"]), headers=V, timeout=30)
+    client.ledger_env, client.server_url = env, server.url  # type: ignore[attr-defined]
     yield client
     client.close()
     server.stop()
@@ -145,3 +147,17 @@ def test_any_json_gets_an_answer_never_a_5xx(lrs, body):
     assert response.status_code < 500, response.text
     if response.status_code == 400:
         assert response.json()["error"]
+
+
+def test_xapi_requests_are_counted_in_metrics_by_resource(lrs):
+    """Before, /xapi/ was dispatched in front of the request log: /metrics never counted it."""
+    for _ in range(3):
+        assert lrs.get("/statements", params={"limit": "1"}).status_code == 200
+    assert lrs.get("/no-such-resource").status_code == 404
+    made = cli(lrs.ledger_env, "keys", "create", "--role", "registrar", "--actor", "ops", "--json")
+    metrics = httpx.get(lrs.server_url + "/metrics", headers={"X-API-Key": json.loads(made.stdout)["key"]}).text
+    counted = re.search(r'^ledger_http_requests_total\{method="GET",route="/xapi/statements",status="200"\} (\S+)$',
+                        metrics, re.M)
+    assert counted and float(counted.group(1)) >= 3, metrics
+    assert re.search(r'route="unmatched",status="404"', metrics), metrics
+    assert "/xapi/no-such-resource" not in metrics  # raw paths never become labels

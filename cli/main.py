@@ -380,6 +380,10 @@ from cli.xapi import xapi_app  # noqa: E402
 
 app.add_typer(xapi_app, name="xapi")
 
+from cli.partners import partners_app  # noqa: E402
+
+app.add_typer(partners_app, name="partners")
+
 
 def _broker_call(action, as_json: bool):
     from consumers.kafka_broker import BrokerConfig, BrokerError

@@ -11,8 +11,9 @@ out on both time axes. The derivation (ledger.credit.derive) and the projection
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ledger.events import PARTNER_ROLE
@@ -54,3 +55,15 @@ def counts_from(events: Sequence[dict[str, Any]], voided: set[str]) -> dict[str,
             own, signed = external[subject], e["demonstrated_at"]
             out[subject] = (index, signed if datetime.fromisoformat(signed) > datetime.fromisoformat(own) else own)
     return out
+
+
+def link_event(learner_id: str, school_id: str, partner_id: str, *, by: str, name: str | None = None,
+               unlink: bool = False, at: datetime | None = None) -> dict[str, Any]:
+    """The event a school's system records to link (or unlink) a partner (`ledger partners`)."""
+    payload: dict[str, Any] = {"partner_id": partner_id}
+    if name and not unlink:
+        payload["name"] = name
+    return {"event_id": str(uuid.uuid4()), "type": "partner.unlinked" if unlink else "partner.linked",
+            "schema_version": 1, "learner_id": learner_id, "school_id": school_id,
+            "actor": {"id": by, "role": "school_system"},
+            "demonstrated_at": (at or datetime.now(timezone.utc)).isoformat(), "payload": payload}

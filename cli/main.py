@@ -357,6 +357,10 @@ def status(as_json: bool = JsonOption) -> None:
         typer.echo(f"xapi       {lrs['statements']} statements, {lrs['unaligned_statements']} not aligned to a competency")
         for item in lrs["top_unaligned_activities"]:
             typer.echo(f"  {item['statements']:>8}  {item['activity']}")
+        if lrs["refused_by_ledger"]:
+            typer.echo(f"xapi       {lrs['refused_by_ledger']} statement event(s) stored by the LRS but refused by the ledger")
+            for item in lrs["refusal_reasons"]:
+                typer.echo(f"  {item['events']:>8}  {item['reason']}")
     projections = result.get("projections")
     if isinstance(projections, dict):
         for name, position in projections.items():

@@ -18,6 +18,7 @@ Voiding a statement voids its assessments (`evidence.voided`), which flags credi
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -166,7 +167,9 @@ class Evidence:
         if not documents:
             return []
         with self.lock:
-            return list(self.ledger.record(parse(json.dumps(d).encode()) for d in documents))
+            outcomes = list(self.ledger.record(parse(json.dumps(d).encode()) for d in documents))
+        # A document refused at the door has no event id of its own yet: the one it was given here.
+        return [o if o.event_id else replace(o, event_id=documents[o.index]["event_id"]) for o in outcomes]
 
     def _recorded(self, learner: str, event_id: str) -> bool:
         return any(e.event.get("event_id") == event_id for e in self.ledger.learner_events(learner))

@@ -11,7 +11,7 @@ from typing import Any
 from ledger.config import Settings
 from xapi.documents import Documents
 from xapi.evidence import KINDS, Evidence
-from xapi.statements import LrsError, Statements
+from xapi.statements import LrsError, Statements, now_iso
 from xapi.storage import Storage
 
 log = logging.getLogger("ledger.xapi")
@@ -50,7 +50,13 @@ class LrsCore:
         for outcome in self.evidence.record(fresh, lookup):
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
             if outcome.status == "rejected":
-                log.warning("statement event %s not recorded: %s", outcome.event_id, outcome.rejection)
+                reason = "; ".join(f"{f}: {r}" if f else r for f, r in outcome.rejection.problems)
+                log.warning("statement event %s not recorded: %s", outcome.event_id, reason)
+                # Kept once per event: recording the statement again (an alignment) refuses it again.
+                with self.storage.transaction():
+                    self.storage.execute("DELETE FROM xapi_refusals WHERE event_id = ?", [str(outcome.event_id)])
+                    self.storage.execute("INSERT INTO xapi_refusals VALUES (?, ?, ?)",
+                                         [str(outcome.event_id), reason, now_iso()])
         return counts
 
     def align(self, activity: str, competencies: list[str], *, prefix: bool, kind: str,
@@ -95,6 +101,7 @@ def unaligned_summary(settings: Settings, top: int = 5) -> dict[str, Any] | None
         counts = storage.rows("SELECT value, COUNT(*) FROM xapi_refs r JOIN xapi_statements s ON s.seq = r.seq"
                               " WHERE r.kind = 'activity' AND r.related = 0 AND s.voided_by IS NULL GROUP BY value")
         total = storage.rows("SELECT COUNT(*) FROM xapi_statements WHERE voided_by IS NULL")[0][0]
+        refusals = storage.rows("SELECT reason, COUNT(*) FROM xapi_refusals GROUP BY reason")
     finally:
         storage.close()
 
@@ -103,4 +110,6 @@ def unaligned_summary(settings: Settings, top: int = 5) -> dict[str, Any] | None
 
     loose = sorted(((iri, n) for iri, n in counts if not aligned(iri)), key=lambda x: (-x[1], x[0]))
     return {"statements": total, "unaligned_statements": sum(n for _, n in loose),
-            "top_unaligned_activities": [{"activity": iri, "statements": n} for iri, n in loose[:top]]}
+            "top_unaligned_activities": [{"activity": iri, "statements": n} for iri, n in loose[:top]],
+            "refused_by_ledger": sum(n for _, n in refusals),
+            "refusal_reasons": [{"reason": r, "events": n} for r, n in sorted(refusals, key=lambda x: (-x[1], x[0]))[:top]]}

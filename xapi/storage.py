@@ -37,6 +37,10 @@ SCHEMA = [
         content {blob} NOT NULL, etag TEXT NOT NULL, updated TEXT NOT NULL,
         PRIMARY KEY (resource, scope, doc_id))""",
     """CREATE TABLE IF NOT EXISTS xapi_activities (id TEXT PRIMARY KEY, definition TEXT NOT NULL)""",
+    # Events of stored statements the ledger refused (the LRS answered the client already): what
+    # `ledger status` counts, with the reason, so an operator sees evidence that never landed.
+    """CREATE TABLE IF NOT EXISTS xapi_refusals (
+        event_id TEXT PRIMARY KEY, reason TEXT NOT NULL, refused_at TEXT NOT NULL)""",
 ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tests import factories as f
@@ -102,3 +103,21 @@ def test_audit_shows_the_statements_and_flags_a_credit_whose_statement_is_voided
     _ok(env, "xapi", "post", "-", "--school", f.SCHOOL, stdin=json.dumps(voiding))
     flagged = _ok(env, "audit", "L1", "CRS-1", "--json")
     assert any(statements[2]["id"] in flag for flag in flagged["decision"]["flags"])
+
+
+def test_a_statement_the_ledger_refuses_is_counted_in_status_with_its_reason(tmp_path):
+    """An LRS accepts a timestamp an hour ahead (the spec allows it); the ledger's envelope does
+    not. Before, the refusal was only a log line: `ledger status` never showed it."""
+    env = server_env(tmp_path / "home")
+    _ok(env, "post", "-", stdin="\n".join(f.line(d) for d in [f.framework(), f.enrolled(LEARNER)]) + "\n")
+    ahead = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    statement = {**json.loads(CMI5.read_text()), "id": str(uuid.uuid4()), "timestamp": ahead}
+    stored = _ok(env, "xapi", "post", "-", "--school", f.SCHOOL, "--json", stdin=json.dumps(statement))
+    assert stored["stored"] == [statement["id"]]  # the LRS keeps what it accepted
+    assert _types(env) == ["learner.enrolled"]  # the ledger did not record it
+    lrs = _ok(env, "status", "--json")["xapi"]
+    assert lrs["refused_by_ledger"] == 1
+    [reason] = lrs["refusal_reasons"]
+    assert "demonstrated_at" in reason["reason"] and "future" in reason["reason"], reason
+    text = _ok(env, "status")
+    assert "1 statement event(s) stored by the LRS but refused by the ledger" in text and reason["reason"] in text

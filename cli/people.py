@@ -1,4 +1,4 @@
-"""`ledger people invite|list`: one-time sign-in codes for the web pages of `ledger serve`."""
+"""`ledger people invite|list|revoke`: one-time sign-in codes for the web pages of `ledger serve`."""
 
 from __future__ import annotations
 
@@ -55,6 +55,22 @@ def list_invites(as_json: bool = typer.Option(False, "--json", help="Print JSON 
                    f"{'used ' + i['redeemed_at'] if i['redeemed_at'] else 'open'}  {p['label']}")
     if not invites:
         typer.echo("no invitations; make one with `ledger people invite --role ...`")
+
+
+@people_app.command("revoke")
+def revoke(
+    person: str = typer.Argument(..., help="The person's id (an advisor's or registrar's actor id, or the "
+                                           "person-... id `people list --json` shows)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """End every live web session of PERSON at once (the pages check each request against this record)."""
+    from ledger.people import People
+
+    signed_in = People(settings()).revoke(person)
+    if as_json:
+        emit_json({"person_id": person, "revoked": True, "redeemed_invitations": signed_in})
+        return
+    typer.echo(f"sessions of {person} revoked" + ("" if signed_in else " (no invitation of theirs was ever used)"))
 
 
 def register(app: typer.Typer) -> None:

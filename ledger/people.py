@@ -4,8 +4,10 @@ Invitations are kept by the eventsourcing library like the API keys (ledger.keyr
 and redeeming are events, so who was let in, as what, and when, is on record. Only a code's
 sha256 is stored; a code works once.
 
-A session is a cookie signed with this ledger's own HMAC key: the server checks it without a
-store read, and what it says (role, school, learners) cannot be changed by the browser."""
+A session is a cookie signed with this ledger's own HMAC key: what it says (role, school,
+learners) cannot be changed by the browser. The signature alone would keep a session alive to
+its expiry, so every request is also checked against the record of revocations kept with the
+invitations (`People.revoke`: `ledger people revoke PERSON`, and each sign-out)."""
 
 from __future__ import annotations
 
@@ -66,8 +68,24 @@ class PeopleAggregate(Aggregate):
         def apply(self, book: PeopleAggregate) -> None:
             book.invites[self.invite_id]["redeemed_at"] = self.redeemed_at
 
+    class SessionsRevoked(Aggregate.Event):
+        # Every session of the person issued at or before `before` (epoch seconds) ends; with
+        # `nonce`, only that one session (a sign-out).
+        person_id: str
+        before: float
+        nonce: str
+        revoked_at: str
+
+        def apply(self, book: PeopleAggregate) -> None:
+            revocations = book.__dict__.setdefault("revocations", {})
+            if self.nonce:
+                revocations.setdefault("nonces", []).append(self.nonce)
+            else:
+                revocations[self.person_id] = max(revocations.get(self.person_id, 0.0), self.before)
+
     def __init__(self) -> None:
         self.invites: dict[str, dict[str, Any]] = {}
+        self.revocations: dict[str, Any] = {}
 
     @staticmethod
     def create_id() -> Any:
@@ -150,6 +168,26 @@ class People(Application):
         self.save(book)
         return dict(invite["person"])
 
+    def revoke(self, person_id: str, *, nonce: str = "") -> int:
+        """End the person's live sessions now (or, with `nonce`, that one): the pages check every
+        request against this record, so a stolen or forgotten cookie stops working at once.
+        Returns how many invitations were redeemed by the person (0: nobody of that id signed in)."""
+        book = self._book()
+        redeemed = sum(1 for i in book.invites.values()
+                       if i["person"]["person_id"] == person_id and i["redeemed_at"] is not None)
+        book.trigger_event(PeopleAggregate.SessionsRevoked, person_id=person_id, before=time.time(), nonce=nonce,
+                           revoked_at=_now())
+        self.save(book)
+        return redeemed
+
+    def session_live(self, session: dict[str, Any]) -> bool:
+        """A signed session not revoked since it was issued (sessions without `issued` predate
+        the record and are held to their expiry only if their person was never revoked)."""
+        revocations = getattr(self._book(), "revocations", {})
+        if session.get("nonce") in revocations.get("nonces", ()):
+            return False
+        return session.get("issued", 0) > revocations.get(session.get("person_id"), -1.0)
+
     def list(self) -> list[dict[str, Any]]:
         return [{k: v for k, v in i.items() if k != "digest"} for i in self._book().invites.values()]
 
@@ -174,7 +212,8 @@ class Sessions:
         return f"{body}.{self._sign(body.encode())}"
 
     def issue(self, person: dict[str, Any], *, now: float | None = None) -> str:
-        return self._encode({**person, "expires": int((now or time.time()) + SESSION_SECONDS),
+        now = now or time.time()
+        return self._encode({**person, "expires": int(now + SESSION_SECONDS), "issued": now,
                              "nonce": secrets.token_hex(8)})
 
     def read(self, cookie: str | None, *, now: float | None = None) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from ledger.people import LANGUAGES
+from web.messages import MESSAGE_IDS
 
 HERE = Path(__file__).parent
 LOCALES = HERE / "locale"
@@ -69,4 +70,4 @@ DYNAMIC_MESSAGES = (
     "ahead", "on_track", "behind", "complete",
     "sort:learner", "sort:behind", "sort:awaiting", "sort:mastered",
     "queue:proposed", "queue:flagged", "done:approve", "done:revoke",
-)
+) + MESSAGE_IDS  # the reasons of denials and rejections (web.messages)

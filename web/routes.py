@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ledger import access
 from ledger.learners import learner_facts
 from ledger.people import LANGUAGES, InviteError, People, Sessions, grant_of
-from web import views
+from web import messages, views
 from web.chart import mastery_svg
 from web.i18n import iso, render, translations
 
@@ -53,7 +53,10 @@ def _people(request: Request) -> People:
 
 
 def _session(request: Request) -> dict[str, Any] | None:
-    return _sessions(request).read(request.cookies.get(COOKIE))
+    session = _sessions(request).read(request.cookies.get(COOKIE))
+    if session is not None and not _people(request).session_live(session):
+        return None  # revoked since it was issued: the signature alone does not keep it alive
+    return session
 
 
 def _language(request: Request, session: dict[str, Any] | None) -> str:
@@ -67,6 +70,11 @@ def page(request: Request, session: dict[str, Any] | None, template: str, status
     html = render(language, template, session=session, csrf=csrf, path=request.url.path, query=request.url.query,
                   **context)
     return HTMLResponse(html, status_code=status)
+
+
+def _translated(request: Request, message: str) -> str:
+    """A denial's or rejection's reason in the page's language (web.messages), fields kept."""
+    return messages.translate(message, translations(_language(request, _session(request))).gettext)
 
 
 def _set_cookie(request: Request, response: Response, value: str) -> None:
@@ -108,6 +116,23 @@ def _learner(request: Request, session: dict[str, Any], learner_id: str):
     raise PageError(403, denial.reason)
 
 
+# What a page view states as its purpose on the record of disclosures: a person's own and a
+# guardian's reads are implied by who they are; staff read as school officials, as the API's
+# school and advisor keys do; a registrar's pages are the credit review.
+PURPOSES = {"learner": "the learner's own record", "guardian": "parent or guardian of the learner",
+            "advisor": "school official", "registrar": "registrar: credit review", "partner": "community partner placement"}
+
+
+def _disclose(request: Request, session: dict[str, Any], learner_id: str, what: str) -> None:
+    """Put this page view on the learner's record of disclosures (ledger.disclosures), before
+    the page leaves, as the API does for its reads."""
+    from ledger.disclosures import Reader
+
+    reader = Reader(f"person:{session['person_id']}", session["role"], session.get("school_id"), f"page:{what}",
+                    PURPOSES.get(session["role"], "school official"))
+    _service(request).ledger.disclosure_log.record([learner_id], reader)
+
+
 def _day(value: str | None, field: str) -> date | None:
     if not value:
         return None
@@ -126,7 +151,8 @@ def pages_app() -> FastAPI:
     async def _page_error(request: Request, error: PageError) -> Response:
         if error.status == 401:
             return RedirectResponse("/web/sign-in", status_code=303)
-        return page(request, _session(request), "error.html", status=error.status, message=error.message)
+        return page(request, _session(request), "error.html", status=error.status,
+                    message=_translated(request, error.message))
 
     @pages.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
@@ -174,7 +200,7 @@ async def sign_in(request: Request) -> Response:
     try:
         person = await run_in_threadpool(_people(request).redeem, code)
     except InviteError as error:
-        return page(request, None, "sign_in.html", status=400, code="", problem=str(error))
+        return page(request, None, "sign_in.html", status=400, code="", problem=_translated(request, str(error)))
     response = RedirectResponse("/web/", status_code=303)
     _set_cookie(request, response, _sessions(request).issue(person))
     return response
@@ -182,7 +208,10 @@ async def sign_in(request: Request) -> Response:
 
 @router.post("/sign-out")
 async def sign_out(request: Request) -> Response:
-    await _form(request, _signed_in(request))
+    session = _signed_in(request)
+    await _form(request, session)
+    # The cookie is deleted, and the session itself ended: a copy of the cookie no longer works.
+    await run_in_threadpool(_people(request).revoke, session["person_id"], nonce=session["nonce"])
     response = RedirectResponse("/web/sign-in", status_code=303)
     response.delete_cookie(COOKIE, path="/web")
     return response
@@ -218,6 +247,7 @@ def learner_profile(request: Request, learner_id: str, as_of: str | None = None)
     session = _signed_in(request)
     facts = _learner(request, session, learner_id)
     on = _day(as_of, "as_of")
+    _disclose(request, session, learner_id, "profile")
     svc = _service(request)
     with svc.reading() as con:
         data = views.profile(con, learner_id, on)
@@ -239,6 +269,7 @@ def learner_plan(request: Request, learner_id: str, on: str | None = None) -> HT
     session = _signed_in(request)
     _learner(request, session, learner_id)
     day = _day(on, "on")
+    _disclose(request, session, learner_id, "plan")
     from projections import queries
 
     with _service(request).reading() as con:
@@ -255,9 +286,31 @@ def learner_audit(request: Request, learner_id: str, course_id: str) -> HTMLResp
     session = _signed_in(request)
     _learner(request, session, learner_id)
     try:
-        return HTMLResponse(render_html(build_audit(_service(request).ledger, learner_id, course_id)))
+        audit = build_audit(_service(request).ledger, learner_id, course_id)
     except AuditError as error:
         raise PageError(404, str(error)) from None
+    _disclose(request, session, learner_id, "audit")
+    return HTMLResponse(render_html(audit))
+
+
+@router.get("/learners/{learner_id}/credits/{course_id}/badge")
+def learner_badge(request: Request, learner_id: str, course_id: str) -> Response:
+    """The signed Open Badge of an award, for a person who may read the learner (the profile
+    links it). The same checks as the API's and `ledger credential badge`: a revoked or flagged
+    credit, or a log that does not verify, yields no credential."""
+    from credentials.service import badge
+    from projections.credential_checks import Refusal
+
+    session = _signed_in(request)
+    _learner(request, session, learner_id)
+    svc = _service(request)
+    try:
+        credential = badge(svc.ledger, svc.settings.home, learner_id, course_id)
+    except Refusal as refusal:
+        raise PageError(404 if "holds no awarded credit" in str(refusal) else 409, str(refusal)) from None
+    _disclose(request, session, learner_id, "badge")
+    return Response(json.dumps(credential, indent=2), media_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="badge-{learner_id}-{course_id}.json"'})
 
 
 # --- advisors ------------------------------------------------------------------------------------
@@ -332,6 +385,7 @@ def credit_decision(request: Request, learner_id: str, course_id: str) -> HTMLRe
         report = build_audit(_service(request).ledger, learner_id, course_id)
     except AuditError as error:
         raise PageError(404, str(error)) from None
+    _disclose(request, session, learner_id, "credit")
     may_decide = access.may_decide_credit(grant_of(session)) is None
     status = report["decision"]["status"].split(" ")[0]  # "proposed (awaiting a registrar)": the word is the key
     return page(request, session, "credit.html", learner_id=learner_id, course_id=course_id, report=report,
@@ -369,6 +423,56 @@ async def decide_credit(request: Request, learner_id: str, course_id: str, actio
 
     await run_in_threadpool(decide)
     return RedirectResponse(f"/web/learners/{learner_id}/credits/{course_id}?done={action}", status_code=303)
+
+
+# --- transfers ----------------------------------------------------------------------------------------
+
+
+def _may_transfer(session: dict[str, Any]) -> None:
+    # The catalogue lets a registrar (not an advisor) record a transfer, and it is the new
+    # school's to record: the registrar's own school is the one the learner moves to.
+    if session["role"] != "registrar":
+        raise PageError(403, "only a registrar of the new school records a transfer")
+
+
+@router.get("/transfers", response_class=HTMLResponse)
+def transfer_form(request: Request) -> HTMLResponse:
+    session = _signed_in(request)
+    _may_transfer(session)
+    return page(request, session, "transfer.html", done=request.query_params.get("done"))
+
+
+@router.post("/transfers")
+async def transfer(request: Request) -> Response:
+    session = _signed_in(request)
+    form = await _form(request, session)
+    _may_transfer(session)
+    learner_id, from_school = (form.get("learner_id") or "").strip(), (form.get("from_school_id") or "").strip()
+    problems = [] if learner_id else ["learner_id: name the learner who moves"]
+    if not from_school:
+        problems.append("from_school_id: name the school the learner leaves")
+    elif from_school == session["school_id"]:
+        problems.append(f"from_school_id: the learner moves to {from_school}; name the school they leave")
+    try:
+        effective = date.fromisoformat(form.get("effective") or "")
+    except ValueError:
+        problems.append(f"effective: {form.get('effective')!r} is not a date (YYYY-MM-DD)")
+    if form.get("confirm") != "yes":
+        problems.append("confirm: tick the box to confirm the learner now attends your school")
+    if problems:
+        raise PageError(422, "; ".join(problems))
+    facts = learner_facts(_service(request).ledger, learner_id, fresh=True)
+    event = {"event_id": str(uuid.uuid4()), "type": "learner.transferred", "schema_version": 1,
+             "learner_id": learner_id, "school_id": session["school_id"],
+             "actor": {"id": session.get("actor_id"), "role": "registrar"},
+             "demonstrated_at": datetime.now(timezone.utc).isoformat(),
+             "payload": {"from_school_id": from_school, "to_school_id": session["school_id"],
+                         "effective": effective.isoformat()}}
+    _deny(access.may_post(grant_of(session), kind="learner", actor_role="registrar", actor_id=session.get("actor_id"),
+                          event_school=session["school_id"], learner_school=facts.school_id,
+                          learner_advisors=set(facts.advisors), event_type="learner.transferred"))
+    await run_in_threadpool(_record, request, event)
+    return RedirectResponse(f"/web/transfers?done={learner_id}", status_code=303)
 
 
 # --- a school ------------------------------------------------------------------------------------------

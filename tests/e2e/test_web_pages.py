@@ -173,7 +173,7 @@ def pages_of(district) -> list[tuple[str, tuple[str, ...], list[str]]]:
         ("advisor", ("--role", "advisor", "--school", district["advisor_school"], "--actor", district["advisor"]),
          ["/web/caseload", "/web/caseload?behind=1&sort=behind", f"/web/schools/{district['advisor_school']}"]),
         ("registrar", ("--role", "registrar", "--school", district["school"], "--actor", "reg-web-2"),
-         ["/web/registrar", f"/web/learners/{learner}/credits/{course}"]),
+         ["/web/registrar", f"/web/learners/{learner}/credits/{course}", "/web/transfers"]),
     ]
 
 
@@ -229,4 +229,95 @@ def test_spanish_pages_say_it_in_spanish(browser, district):
     page.get_by_role("button", name="Cambiar").click()
     page.wait_for_load_state()
     assert page.get_by_role("heading", level=1).inner_text() == f"Plan of {district['child']}"
+    context.close()
+
+
+def test_a_revoked_person_is_signed_out_at_once_and_a_signed_out_cookie_is_dead(browser, district):
+    url, child = district["server"].url, district["child"]
+    made = invite(district, "--role", "guardian", "--school", district["school"], "--learner", child)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(made["link"])
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert page.goto(f"{url}/web/learners/{child}").status == 200
+    revoked = cli(district["env"], "people", "revoke", made["person_id"], "--json")
+    assert revoked.returncode == 0, revoked.stdout + revoked.stderr
+    assert json.loads(revoked.stdout)["redeemed_invitations"] == 1
+    page.goto(f"{url}/web/learners/{child}")  # the same, still validly signed cookie
+    assert page.url.endswith("/web/sign-in")
+    context.close()
+    # Signing out ends the session itself, not only the browser's copy of the cookie.
+    context, page = signed_in(browser, district, "--role", "guardian", "--school", district["school"], "--learner", child)
+    [cookie] = [c for c in context.cookies() if c["name"] == "ledger_session"]
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
+    replay = browser.new_context()
+    replay.add_cookies([cookie])
+    again = replay.new_page()
+    again.goto(f"{url}/web/learners/{child}")
+    assert again.url.endswith("/web/sign-in")
+    replay.close()
+    context.close()
+
+
+def test_page_views_go_on_the_record_of_disclosures(browser, district):
+    url, child = district["server"].url, district["child"]
+
+    def guardian_views(learner: str) -> list[dict]:
+        listed = cli(district["env"], "disclosures", learner, "--json")
+        assert listed.returncode == 0, listed.stdout + listed.stderr
+        return [e for e in json.loads(listed.stdout)["disclosures"] if e["role"] == "guardian"]
+
+    before, others_before = guardian_views(child), guardian_views(district["other"])
+    context, page = signed_in(browser, district, "--role", "guardian", "--school", district["school"], "--learner", child)
+    assert page.goto(f"{url}/web/learners/{child}/plan").status == 200
+    assert page.goto(f"{url}/web/learners/{district['other']}").status == 403  # a refusal disclosed nothing
+    [view] = guardian_views(child)[len(before):]
+    assert view["what"] == "page:plan" and view["key_id"].startswith("person:")
+    assert view["purpose"] == "parent or guardian of the learner"
+    assert guardian_views(district["other"]) == others_before
+    context.close()
+
+
+def test_the_profile_links_a_signed_badge_and_a_revoked_credit_yields_none(browser, district):
+    url, (learner, course) = district["server"].url, district["proposed"]
+    context, registrar = signed_in(browser, district, "--role", "registrar", "--school", district["school"],
+                                   "--actor", "reg-web-3")
+    registrar.goto(f"{url}/web/learners/{learner}/credits/{course}")
+    if registrar.locator("#credit-status").inner_text() == "proposed":  # when run alone
+        registrar.get_by_label("I have read the audit above and approve this credit").check()
+        registrar.get_by_role("button", name="Approve").click()
+        registrar.wait_for_load_state()
+    assert registrar.locator("#credit-status").inner_text() == "awarded"
+    own, page = signed_in(browser, district, "--role", "learner", "--school", district["school"], "--learner", learner)
+    page.goto(f"{url}/web/learners/{learner}")
+    link = page.get_by_role("link", name="Badge (signed)")
+    assert link.count() == 1
+    downloaded = own.request.get(url + link.get_attribute("href"))
+    assert downloaded.status == 200
+    credential = downloaded.json()
+    assert "OpenBadgeCredential" in credential["type"] and credential["proof"]
+    registrar.get_by_label("Reason for revoking").fill("Evidence found to be another learner's work.")
+    registrar.get_by_label("I have read the audit above and revoke this credit").check()
+    registrar.get_by_role("button", name="Revoke").click()
+    registrar.wait_for_load_state()
+    assert registrar.locator("#credit-status").inner_text() == "revoked"
+    page.goto(f"{url}/web/learners/{learner}")
+    assert page.get_by_role("link", name="Badge (signed)").count() == 0
+    refused = page.goto(f"{url}/web/learners/{learner}/credits/{course}/badge")
+    assert refused.status == 409
+    assert "not issued: the credit was revoked" in page.locator(".problem").inner_text()
+    own.close()
+    context.close()
+
+
+def test_denials_and_rejections_are_shown_in_the_pages_language(browser, district):
+    url = district["server"].url
+    context, page = signed_in(browser, district, "--role", "guardian", "--school", district["school"],
+                              "--learner", district["child"], "--language", "es")
+    assert page.goto(f"{url}/web/learners/{district['other']}").status == 403
+    assert page.locator(".problem").inner_text() == "un tutor solo ve a los estudiantes con los que está vinculado"
+    assert page.goto(f"{url}/web/learners/{district['child']}?as_of=mañana").status == 422
+    assert page.locator(".problem").inner_text() == "as_of: 'mañana' no es una fecha (AAAA-MM-DD)"  # the field kept
     context.close()

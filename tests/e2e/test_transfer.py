@@ -5,6 +5,8 @@ still says which school recorded it. Runs on SQLite, and on PostgreSQL in the se
 from __future__ import annotations
 
 
+import re
+
 import pytest
 
 from tests import factories as f
@@ -58,24 +60,63 @@ def test_a_transfer_moves_write_access_and_keeps_the_chain(server):
     assert cli(server.env, "verify").returncode == 0  # one chain, unbroken across the move
 
 
-def test_in_the_browser_the_old_schools_advisor_loses_the_learner(server, browser):  # noqa: F811
+def _signed_in(server, browser, *invite_args: str):  # noqa: F811  (browser: the imported fixture)
     import json
 
-    made = cli(server.env, "people", "invite", "--role", "advisor", "--school", OLD, "--actor", "adv-1",
-               "--base-url", server.url, "--json")
+    made = cli(server.env, "people", "invite", *invite_args, "--base-url", server.url, "--json")
     assert made.returncode == 0, made.stderr
     context = browser.new_context()
     page = context.new_page()
     page.goto(json.loads(made.stdout)["link"])
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name=re.compile("Sign in|Iniciar sesión")).click()
     page.wait_for_load_state()
-    assert page.get_by_role("link", name="L1").count() == 1  # on the caseload before the move
-    assert page.goto(f"{server.url}/web/learners/L1").status == 200
-    key = server.key("school", "--school", NEW)
-    with server.client(key) as new:
-        assert new.post("/v1/events", json=transfer("L1")).status_code == 201
-    server.wait_projected(server.key("registrar", "--actor", "reg-1"))
-    page.goto(f"{server.url}/web/caseload")
-    assert page.get_by_role("link", name="L1").count() == 0
-    assert page.goto(f"{server.url}/web/learners/L1").status == 403
+    return context, page
+
+
+def _fill_transfer(page, url: str, *, learner: str, from_school: str, day: str = "2026-01-07") -> None:
+    page.goto(f"{url}/web/transfers")
+    for label, value in (("Learner|Estudiante", learner), ("From school|Escuela de origen", from_school),
+                         ("Date of the transfer|Fecha del traslado", day)):
+        page.get_by_label(re.compile(label)).fill(value)
+    page.get_by_label(re.compile("I confirm|Confirmo")).check()
+    page.get_by_role("button", name=re.compile("Record the transfer|Registrar el traslado")).click()
+    page.wait_for_load_state()
+
+
+def test_a_transfer_posted_on_the_page_moves_write_access(server, browser):  # noqa: F811
+    advisor, caseload = _signed_in(server, browser, "--role", "advisor", "--school", OLD, "--actor", "adv-1")
+    assert caseload.get_by_role("link", name="L1").count() == 1  # on the caseload before the move
+    assert caseload.goto(f"{server.url}/web/learners/L1").status == 200
+    old = server.client(server.key("school", "--school", OLD))
+    new = server.client(server.key("school", "--school", NEW))
+    assert new.post("/v1/events", json=f.assessment("L1", "C2", 3.0, school=NEW, days=1)).status_code == 403
+
+    # A Spanish registrar naming the wrong school: the ledger's refusal, in Spanish, field kept.
+    context, page = _signed_in(server, browser, "--role", "registrar", "--school", NEW, "--actor", "reg-new",
+                               "--language", "es")
+    _fill_transfer(page, server.url, learner="L1", from_school=OTHER)
+    assert page.locator(".problem").inner_text() == \
+        f"payload.from_school_id: el estudiante está matriculado en {OLD}, no en {OTHER}"
     context.close()
+
+    context, page = _signed_in(server, browser, "--role", "registrar", "--school", NEW, "--actor", "reg-new")
+    _fill_transfer(page, server.url, learner="L1", from_school=OLD)
+    assert f"Transfer of L1 to {NEW} recorded." in page.locator("[role=status]").inner_text()
+    events = [e["event"] for e in new.get("/v1/learners/L1/events").json()["events"]]
+    assert events[-1]["type"] == "learner.transferred" and events[-1]["actor"] == {"id": "reg-new", "role": "registrar"}
+    assert events[-1]["payload"] == {"from_school_id": OLD, "to_school_id": NEW, "effective": "2026-01-07"}
+    # Without the session's CSRF token the form records nothing.
+    assert context.request.post(f"{server.url}/web/transfers", form={
+        "learner_id": "L1", "from_school_id": NEW, "effective": "2026-01-08", "confirm": "yes"}).status == 403
+    context.close()
+
+    assert old.post("/v1/events", json=f.assessment("L1", "C2", 3.0, days=3)).status_code == 403
+    assert new.post("/v1/events", json=f.assessment("L1", "C2", 3.0, school=NEW, days=3)).status_code == 201
+    assert old.get("/v1/learners/L1/events").status_code == 200  # the old school still reads
+    server.wait_projected(server.key("registrar", "--actor", "reg-1"))
+    caseload.goto(f"{server.url}/web/caseload")
+    assert caseload.get_by_role("link", name="L1").count() == 0
+    assert caseload.goto(f"{server.url}/web/learners/L1").status == 403
+    advisor.close()
+    old.close()
+    new.close()

@@ -93,7 +93,8 @@ def _open_in_log(entries: list[Entry], course: str, rule_version: int) -> bool:
 
 
 def _proposal(learner: str, entries: list[Entry], basis: dict[str, Any]) -> dict[str, Any]:
-    school = [e.event["school_id"] for e in entries if e.event["type"] == "learner.enrolled"][-1]
+    # The school the learner is at now: after a transfer the new one records (the old one is refused).
+    school = [e.event["school_id"] for e in entries if e.event["type"] in ("learner.enrolled", "learner.transferred")][-1]
     latest = max((i["demonstrated_at"] for s in basis["competency_states"] for i in s["evidence"]),
                  key=datetime.fromisoformat)
     # Named by what it rests on, so proposing the same basis twice records it once.

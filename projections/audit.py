@@ -82,13 +82,14 @@ def build_audit(ledger: Ledger, learner: str, course_id: str) -> dict[str, Any]:
 
     problems = []
     competencies = []
+    sources = recorded_by(stream)
     for state in basis["competency_states"]:
         counted_ids = {i["event_id"] for i in state["evidence"]}
         evidence = []
         for item in state["evidence"] + state["sign_offs"]:
             stored = by_id.get(item["event_id"])
             row = {**item, "recorded_at": stored.event["recorded_at"] if stored else None,
-                   "stored_hash": stored.hash if stored else None}
+                   "stored_hash": stored.hash if stored else None, **sources.get(item["event_id"], {})}
             if stored is None:
                 problems.append(f"basis event {item['event_id']} is not in {learner}'s stream")
             elif stored.hash != item["hash"]:
@@ -138,6 +139,7 @@ def build_audit(ledger: Ledger, learner: str, course_id: str) -> dict[str, Any]:
         problems.append(f"the decision cannot be proven against its signed checkpoint: {anchor['unavailable']}")
     return {
         "learner_id": learner,
+        "school_id": sources.get("", {}).get("school_id"),
         "course": {"course_id": course_id, "title": definitions[-1]["title"], "credits": definitions[-1]["credits"],
                    "current_rule": definitions[-1]["credit_rule"]},
         "decision": {"status": status, "type": decision["type"], "event_id": decision["event_id"],
@@ -189,6 +191,8 @@ def render_text(audit: dict[str, Any]) -> str:
             what = f"score {e['score']}" if e.get("score") is not None else f"{e.get('decision')} by {e.get('actor_id')}"
             lines.append(f"  {e['type']:<20} {e['event_id']}  {e['demonstrated_at'][:10]}  {what}  "
                          f"pos {e['position']}  {e['hash'][:16]}…")
+            if e.get("source_line"):
+                lines.append(f"    {e['source_line']}")
             if e.get("xapi"):
                 x = e["xapi"]
                 lines.append(f"    xAPI {x['statement_id']}: {x['verb']} {x['activity']} result {x['result']} "
@@ -202,6 +206,31 @@ def render_text(audit: dict[str, Any]) -> str:
     lines.append(anchor_line(audit.get("anchor")))
     lines += [f"  problem: {p}" for p in audit["verification"]["problems"][1:]]
     return "\n".join(lines)
+
+
+def recorded_by(stream: list) -> dict[str, dict[str, Any]]:
+    """event id -> who recorded it: the school (and whether it is a former school of the
+    learner's, after a transfer) and, for a partner's external evidence, the partner and the
+    school that linked it. Key "" holds the learner's school now."""
+    current, linked, out = None, {}, {}
+    for logged in stream:
+        e = logged.event
+        if e["type"] in ("learner.enrolled", "learner.transferred"):
+            current = e["school_id"]
+        elif e["type"] == "partner.linked":
+            linked[e["payload"]["partner_id"]] = e["school_id"]
+        row: dict[str, Any] = {"recorded_by_school": e["school_id"]}
+        if e["actor"]["role"] == "partner":
+            row.update(external=True, partner_id=e["actor"]["id"], linked_by_school=linked.get(e["actor"]["id"]))
+        out[e["event_id"]] = row
+    for row in out.values():
+        row["former_school"] = row["recorded_by_school"] != current
+        row["source_line"] = (f"recorded by school {row['recorded_by_school']}"
+                              + (" (a former school: before the transfer)" if row["former_school"] else "")
+                              + (f"; EXTERNAL evidence from partner {row['partner_id']}, linked by school "
+                                 f"{row['linked_by_school']}" if row.get("external") else ""))
+    out[""] = {"school_id": current}
+    return out
 
 
 def _rule_text(rule: dict[str, Any]) -> str:

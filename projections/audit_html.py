@@ -56,16 +56,17 @@ def render_html(audit: dict[str, Any]) -> str:
                      f"{_e(comp['method']['name'])} {_e(comp['method']['params'])}"
                      + (f"; CASE item {_e(comp['case_guid'])}" if comp.get("case_guid") else "") + "</p>")
         parts.append("<table class=evidence><tr><th>event</th><th>type</th><th>demonstrated</th><th>recorded</th>"
-                     "<th>score / sign-off</th><th>position</th><th>sha256</th></tr>")
+                     "<th>score / sign-off</th><th>recorded by</th><th>position</th><th>sha256</th></tr>")
         for e in comp["evidence"]:
             what = e["score"] if e.get("score") is not None else f"{e.get('decision')} by {e.get('actor_id')}"
             parts.append(f"<tr><td class=hash>{_e(e['event_id'])}</td><td>{_e(e['type'])}</td>"
                          f"<td>{_e(e['demonstrated_at'][:10])}</td><td>{_e((e['recorded_at'] or '')[:19])}</td>"
-                         f"<td>{_e(what)}</td><td>{_e(e['position'])}</td><td class=hash>{_e(e['hash'])}</td></tr>")
+                         f"<td>{_e(what)}</td><td class=source>{_e(e.get('source_line', ''))}</td>"
+                         f"<td>{_e(e['position'])}</td><td class=hash>{_e(e['hash'])}</td></tr>")
         for v in comp["voided"]:
             parts.append(f"<tr class=voided><td class=hash>{_e(v['event_id'])}</td><td>{_e(v['type'])}</td>"
                          f"<td colspan=2>voided {_e(v['voided_at'][:19])}</td><td>{_e(v['score'])}</td>"
-                         f"<td colspan=2>{_e(v['reason'])}</td></tr>")
+                         f"<td colspan=3>{_e(v['reason'])}</td></tr>")
         parts.append("</table>")
     parts.append("<h2>Timeline</h2><table><tr><th>recorded</th><th>demonstrated</th><th>event</th><th>type</th>"
                  "<th>by</th></tr>")

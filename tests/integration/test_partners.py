@@ -89,3 +89,40 @@ def test_external_evidence_counts_only_from_its_sign_off_on_both_time_axes(ledge
         assert (known["level"], known["evidence_count"]) == (2.0, 1)
     state = competency_states(learner_log(ledger, "L1"), catalog_now(ledger))["C1"]  # the ledger's own derivation
     assert (state.level, state.mastered, state.mastered_since) == (4.0, True, row["mastered_since"].isoformat())
+
+
+def test_the_audit_says_which_school_recorded_each_piece_and_which_partner(ledger, tmp_path):
+    from consumers.credit_engine import approve, propose
+    from projections.audit import build_audit, render_text
+    from projections.audit_html import render_html
+
+    new = "school-b"
+    c1 = f.assessment("L1", "C1", 3.5, days=-4)
+    moved = f.event("learner.transferred", {"from_school_id": f.SCHOOL, "to_school_id": new, "effective": "2026-01-03"},
+                    learner="L1", school=new, actor=SIS, days=-3)
+    obs = f.event("assessment.recorded", {"competency_id": "C2", "score": 4.0,
+                                          "source": {"assessment_id": "internship-1", "kind": "observation"}},
+                  learner="L1", actor=MUSEUM, version=2, days=-1, school=new)
+    docs = [f.framework(), f.course(competencies=["C1", "C2"], method={"name": "most_recent", "params": {}}),
+            f.enrolled("L1"), c1, moved,
+            f.event("advisor.assigned", {"advisor_id": "adv-2"}, learner="L1", school=new, actor=SIS, days=-3),
+            f.event("partner.linked", {"partner_id": "museum-1"}, learner="L1", school=new, actor=SIS, days=-2), obs,
+            f.event("advisor.signed_off", {"subject_event_id": obs["event_id"], "decision": "approved",
+                                           "statement": "called the museum"}, learner="L1", school=new,
+                    actor={"id": "adv-2", "role": "advisor"}, days=0)]
+    assert [o.rejection for o in post(ledger, docs) if o.rejection] == []
+    path = tmp_path / "p.duckdb"
+    run_projections(ledger, path)
+    assert [(p["learner_id"], p["course_id"]) for p in propose(ledger, path).proposed] == [("L1", "CRS-1")]
+    assert approve(ledger, "L1", "CRS-1", "reg-1")["status"] == "accepted"  # the ledger re-derived the same basis
+    audit = build_audit(ledger, "L1", "CRS-1")
+    assert audit["verification"]["ok"] and audit["school_id"] == new
+    rows = {e["event_id"]: e for c in audit["competencies"] for e in c["evidence"]}
+    assert (rows[c1["event_id"]]["recorded_by_school"], rows[c1["event_id"]]["former_school"]) == (f.SCHOOL, True)
+    external = rows[obs["event_id"]]
+    assert (external["external"], external["partner_id"], external["linked_by_school"], external["former_school"]) == (
+        True, "museum-1", new, False)
+    text = render_text(audit)
+    assert f"recorded by school {f.SCHOOL} (a former school: before the transfer)" in text
+    assert f"EXTERNAL evidence from partner museum-1, linked by school {new}" in text
+    assert "EXTERNAL evidence from partner museum-1" in render_html(audit)

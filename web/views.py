@@ -109,17 +109,20 @@ def credits(con: duckdb.DuckDBPyConnection, learner_id: str, as_of: date | None)
 def awaiting_sign_off(con: duckdb.DuckDBPyConnection, learner_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Per learner: artifacts (and scores) not voided and not yet signed off, oldest first."""
     rows = con.execute("""
-        SELECT e.learner_id, e.event_id, e.type, e.competencies, e.demonstrated_at, e.detail, e.actor_role
+        SELECT e.learner_id, e.event_id, e.type, e.competencies, e.demonstrated_at, e.detail, e.actor_role, e.actor_id
         FROM evidence e
-        WHERE list_contains($ids, e.learner_id) AND list_contains($types, e.type) AND NOT coalesce(e.voided, false)
+        WHERE list_contains($ids, e.learner_id) AND NOT coalesce(e.voided, false)
+          -- a partner's observations count only once signed off, whatever their type
+          AND (list_contains($types, e.type) OR list_contains($external, e.actor_role))
           AND NOT EXISTS (SELECT 1 FROM evidence s WHERE s.learner_id = e.learner_id
                           AND s.type = 'advisor.signed_off' AND s.subject_event_id = e.event_id)
-        ORDER BY e.learner_id, e.demonstrated_at""", {"ids": learner_ids, "types": list(SIGN_OFF_TYPES)}).fetchall()
+        ORDER BY e.learner_id, e.demonstrated_at""", {"ids": learner_ids, "types": list(SIGN_OFF_TYPES),
+                                                       "external": list(EXTERNAL_ROLES)}).fetchall()
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for learner, event_id, type_, competencies, at, detail, role in rows:
+    for learner, event_id, type_, competencies, at, detail, role, actor in rows:
         out[learner].append({"event_id": event_id, "type": type_, "competencies": competencies or [],
                              "demonstrated_at": at, "source": _source(type_, detail),
-                             "external": role in EXTERNAL_ROLES})
+                             "external": role in EXTERNAL_ROLES, "partner": actor if role in EXTERNAL_ROLES else None})
     return out
 
 

@@ -100,6 +100,8 @@ class LearnerFile:
     awarded_proposals: set[str] = field(default_factory=set)
     partners: dict[str, str] = field(default_factory=dict)  # linked partner id -> the school that linked it
     unlinked_partners: set[str] = field(default_factory=set)
+    external: set[str] = field(default_factory=set)  # partners' evidence event ids
+    approvals: dict[str, str] = field(default_factory=dict)  # sign-off id -> the external piece it approved
 
     def _live_evidence(self, event_id: str, where: str, kinds: set[str] | frozenset[str]) -> Rejection | None:
         kind = self.evidence.get(event_id)
@@ -153,7 +155,12 @@ class LearnerFile:
         return problem
 
     def _check_advisor_signed_off(self, p: Any, catalog: Catalog) -> Rejection | None:
-        return self._live_evidence(str(p.subject_event_id), "payload.subject_event_id", EVIDENCE_TYPES)
+        subject = str(p.subject_event_id)
+        # An external piece counts from its one standing approval (ledger.partners); another
+        # waits until that one is voided.
+        if p.decision == "approved" and subject in self.approvals.values():
+            return Rejection("payload.subject_event_id", f"external evidence {subject} is already signed off")
+        return self._live_evidence(subject, "payload.subject_event_id", EVIDENCE_TYPES)
 
     def _check_evidence_voided(self, p: Any, catalog: Catalog) -> Rejection | None:
         target = str(p.voided_event_id)
@@ -238,8 +245,13 @@ class LearnerFile:
             self.unlinked_partners.add(p["partner_id"])
         elif type_ in EVIDENCE_TYPES:
             self.evidence[event_id] = type_
+            if event["actor"]["role"] == "partner":
+                self.external.add(event_id)
+            elif type_ == "advisor.signed_off" and p["decision"] == "approved" and p["subject_event_id"] in self.external:
+                self.approvals[event_id] = p["subject_event_id"]
         elif type_ == "evidence.voided":
             self.voided.add(p["voided_event_id"])
+            self.approvals.pop(p["voided_event_id"], None)
         elif type_ == "plan.set":
             self.plans[p["plan_id"]] = set(p["goals"])
         elif type_ == "plan.goal_added":

@@ -565,12 +565,16 @@ def main() -> None:
     # and cost more the bigger the history (measured: +30% posting speed at 240k events).
     gc.set_threshold(50_000, 50, 1_000)
     from cli.context import log_to_stderr
+    from ledger.disclosures import PurposeMissing
 
     log_to_stderr()
     try:
         app()
     except ConfigError as error:
         typer.echo(f"error: configuration: {error}", err=True)
+        sys.exit(2)
+    except PurposeMissing as error:  # nothing of the learner's was read
+        typer.echo(f"error: {error}", err=True)
         sys.exit(2)
     except (PersistenceError, sqlite3.Error, OSError) as error:
         typer.echo(f"error: {type(error).__name__}: {error}", err=True)

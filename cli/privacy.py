@@ -56,10 +56,15 @@ def keys_rotate_master(
 # Top-level commands that read a learner's identifiable record (a group such as `credit` counts
 # as one: its badge and audit read the record, and so do its decisions).
 DISCLOSING = {"events", "state", "plan", "audit", "credit", "transcript", "export"}
+# Of those, the reads that must state why (`credit badge`, not the registrar's decisions in
+# `credit approve` and the like, which read the record to decide on it).
+PURPOSE_REQUIRED = {"events", "state", "plan", "audit", "export", "transcript", "credit badge"}
 
 
 def name_cli_reader(command: str | None, purpose: str | None) -> None:
-    """The CLI's reader for the record of disclosures: the operator's account, their purpose."""
+    """The CLI's reader for the record of disclosures: the operator's account, their purpose.
+    Where a purpose is required and none is stated, the first disclosure is refused (exit 2)
+    before anything is read; `--help` and commands that end before reading disclose nothing."""
     import getpass
     import os
 
@@ -67,14 +72,21 @@ def name_cli_reader(command: str | None, purpose: str | None) -> None:
 
     if command not in DISCLOSING:
         return
-    stated = (purpose or os.environ.get("LEDGER_PURPOSE") or "").strip() or "operator (purpose not stated)"
-    reader = Reader(key_id=f"cli:{getpass.getuser()}", role="operator", school_id=None, what=command,
-                    purpose=stated[:300])
-    name_reader(reader)
-    if command == "export":  # every learner's evidence at once: one entry for all (`*`), listed with each
-        from ledger.disclosures import ALL_LEARNERS
+    stated = (purpose or os.environ.get("LEDGER_PURPOSE") or "").strip()
 
-        disclose_from_projections(ALL_LEARNERS)
+    def refusal() -> str | None:
+        import click
+
+        leaf = click.get_current_context(silent=True)
+        name = f"{command} {leaf.info_name}" if leaf is not None and leaf.info_name != command else command
+        if stated or name not in PURPOSE_REQUIRED:
+            return None
+        return (f"--purpose is required: `ledger {name}` reads a learner's identifiable record; state why "
+                "(ledger --purpose TEXT ..., or LEDGER_PURPOSE), for the record of disclosures")
+
+    reader = Reader(key_id=f"cli:{getpass.getuser()}", role="operator", school_id=None, what=command,
+                    purpose=(stated or "operator (purpose not stated)")[:300], refusal=refusal)
+    name_reader(reader)
 
 
 def disclose_from_projections(learner: str) -> None:

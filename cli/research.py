@@ -274,8 +274,11 @@ def export(
     from projections.export import export_parquet
     from projections.research_aggregates import export_aggregates
 
-    from cli.privacy import erased_learners
+    from cli.privacy import disclose_from_projections, erased_learners
+    from ledger.disclosures import ALL_LEARNERS
 
+    if not aggregates_only:  # every learner's record at once: one entry for all (`*`), listed with each
+        disclose_from_projections(ALL_LEARNERS)
     con = open_projections(as_json)
     try:
         written = export_aggregates(con, parquet) if aggregates_only else \

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextvars
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -45,6 +45,9 @@ class Reader:
     what: str
     purpose: str
     recorded: set[str] = field(default_factory=set)  # learners already recorded in this reading
+    # Asked before the first disclosure: a reason to refuse it (no purpose stated where one must
+    # be), or None. The CLI names its reader before it knows which subcommand runs.
+    refusal: Callable[[], str | None] | None = None
 
 
 _current: contextvars.ContextVar[Reader | None] = contextvars.ContextVar("ledger_reader", default=None)
@@ -170,5 +173,8 @@ def disclose(log: DisclosureLog, learner: str) -> None:
     reader = _current.get()
     if reader is None or learner in reader.recorded:
         return
+    refused = reader.refusal() if reader.refusal else None
+    if refused:  # before anything of the learner's is read
+        raise PurposeMissing(refused)
     log.record([learner], reader)
     reader.recorded.add(learner)

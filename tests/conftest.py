@@ -12,6 +12,9 @@ STORE_UNDER_TEST = os.environ.get("LEDGER_TEST_STORE", "sqlite")
 if STORE_UNDER_TEST not in ("sqlite", "postgres"):
     raise pytest.UsageError(f"LEDGER_TEST_STORE must be sqlite or postgres, not {STORE_UNDER_TEST!r}")
 
+# The CLI refuses to read a learner's record without a stated purpose (the record of
+# disclosures); the suite's runs state one. tests/e2e/test_privacy_http_cli.py unsets it.
+os.environ.setdefault("LEDGER_PURPOSE", "test suite")
 
 _OPENED: list[tuple[Ledger, str]] = []  # PostgreSQL pass: ledgers to close, schemas to drop
 _HOMES: dict[str, str] = {}  # PostgreSQL pass: this test's homes and their stores

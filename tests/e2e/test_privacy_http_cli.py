@@ -1,6 +1,7 @@
 """Erasure and the record of disclosures through a real `ledger serve` and the `ledger` command."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +65,28 @@ def test_reads_are_recorded_with_who_what_and_why_and_a_purpose_is_required_of_n
     assert (last["role"], last["what"], last["purpose"]) == ("operator", "events", "records request")
 
 
+def test_the_cli_refuses_to_read_a_learners_record_without_a_stated_purpose(served):
+    unstated = {k: v for k, v in served.env.items() if k != "LEDGER_PURPOSE"}
+    before = len(json.loads(cli(served.env, "disclosures", "L1", "--json").stdout)["disclosures"])
+    _refused_without_purpose(unstated, ["events", "L1"], ["audit", "L1", "CRS-1"])
+    after = json.loads(cli(served.env, "disclosures", "L1", "--json").stdout)["disclosures"]
+    assert len(after) == before  # nothing disclosed
+    assert cli(unstated, "events", "--help").returncode == 0
+    stated = cli({**unstated, "LEDGER_PURPOSE": "audit of grades"}, "events", "L1", "--json")
+    assert stated.returncode == 0 and SECRET in stated.stdout
+    listed = json.loads(cli(served.env, "disclosures", "L1", "--json").stdout)["disclosures"]
+    assert listed[-1]["purpose"] == "audit of grades"
+
+
+def _refused_without_purpose(env, *commands):
+    for command in commands:
+        refused = cli(env, *command)
+        assert refused.returncode == 2, (command, refused.stdout, refused.stderr)
+        assert refused.stderr.startswith("error: --purpose is required") and "LEDGER_PURPOSE" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1 and refused.stdout == "", command
+        assert "Traceback" not in refused.stderr
+
+
 def test_erasure_over_http_is_a_district_admins_and_every_reader_then_shows_erased(served):
     with served.client(served.keys["school"]) as http:
         assert http.post("/v1/events", json=f.assessment("L1")).status_code == 201
@@ -111,7 +134,17 @@ def test_after_erasure_the_audit_html_shows_erased_and_the_saved_one_is_gone(tmp
     from pathlib import Path
 
     env = server_env(tmp_path / "home", os.environ.get("LEDGER_STORE") if STORE_UNDER_TEST == "postgres" else None)
+    env.pop("LEDGER_PURPOSE", None)  # `ledger demo` states its own
     summary = json.loads(cli(env, "demo", "--learners", "15", "--json").stdout)
+    unstated = dict(env)
+    env["LEDGER_PURPOSE"] = "erasure test"
+    before = len(json.loads(cli(env, "disclosures", "lrn-00002", "--json").stdout)["disclosures"])
+    _refused_without_purpose(unstated, ["state", "lrn-00002"], ["plan", "lrn-00002"],
+                             ["export", "--parquet", str(tmp_path / "refused")])
+    assert not (tmp_path / "refused").exists()
+    assert len(json.loads(cli(env, "disclosures", "lrn-00002", "--json").stdout)["disclosures"]) == before
+    aggregates = cli(unstated, "export", "--parquet", str(tmp_path / "agg0"), "--aggregates-only")
+    assert aggregates.returncode == 0, aggregates.stderr  # names no learner: no purpose needed
     [flagged] = [a for a in summary["credits"]["audits"] if a["status"] == "flagged for review"]
     saved = Path(flagged["path"])
     assert "entered for the wrong student" in saved.read_text()

@@ -151,7 +151,9 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
         if denial is not None:
             raise Refused(403, denial.reason)
 
-    def learner(svc: Service, grant: Grant, learner_id: str):
+    def learner(svc: Service, grant: Grant, learner_id: str, *, own_records: bool = False):
+        """The learner's facts if this grant may read them; `own_records`: the caller shows a
+        former school only the events it recorded (access.own_records_only), else it is refused."""
         if not ID.match(learner_id):
             raise Refused(404, "no such learner (ids are letters, digits and . _ : -)")
         def decide(fresh: bool):
@@ -168,6 +170,9 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
         if not facts.enrolled:
             raise Refused(404, f"learner {learner_id} is not enrolled")
         allow(denial)
+        if not own_records:
+            allow(access.may_read_whole_record(grant, learner_school=facts.school_id,
+                                               former_schools=facts.former_schools))
         return facts
 
     # --- health ------------------------------------------------------------------------------
@@ -274,9 +279,11 @@ def create_app(settings: Settings | None = None, *, project: bool = True, servic
     @app.get("/v1/learners/{learner_id}/events", tags=["learners"])
     def learner_events(learner_id: LearnerId, svc: Svc, grant: Key) -> dict[str, Any]:
         """The learner's events in order, each with its chain hash."""
-        learner(svc, grant, learner_id)
+        facts = learner(svc, grant, learner_id, own_records=True)
+        school = access.own_records_only(grant, learner_school=facts.school_id, former_schools=facts.former_schools)
         return {"learner_id": learner_id, "events": [
-            {"version": e.position, "hash": e.hash, "event": e.event} for e in svc.ledger.learner_events(learner_id)]}
+            {"version": e.position, "hash": e.hash, "event": e.event} for e in svc.ledger.learner_events(learner_id)
+            if school is None or e.event["school_id"] == school]}
 
     @app.get("/v1/learners/{learner_id}/state", tags=["learners"])
     def learner_state(learner_id: LearnerId, svc: Svc, grant: Key,

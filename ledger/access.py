@@ -119,6 +119,25 @@ def may_read_learner(grant: Grant, *, learner_school: str | None, learner_adviso
     return None
 
 
+def own_records_only(grant: Grant, *, learner_school: str | None, former_schools: tuple[str, ...] = ()) -> str | None:
+    """The school whose own events are all this grant may read of the learner, when the grant
+    acts for a school the learner transferred from (what it recorded stays its own; the rest of
+    the record, and anything computed from it, went with the learner); None: no such limit.
+    One rule for the API and the web pages: filter the learner's events to those whose
+    `school_id` is this, and refuse whole-record views (states, plans, credits, audits)."""
+    if grant.role == "school" and learner_school != grant.school_id and grant.school_id in former_schools:
+        return grant.school_id
+    return None
+
+
+def may_read_whole_record(grant: Grant, *, learner_school: str | None,
+                          former_schools: tuple[str, ...] = ()) -> Denial | None:
+    school = own_records_only(grant, learner_school=learner_school, former_schools=former_schools)
+    return None if school is None else Denial(
+        f"school {school} is a former school of this learner: it reads only the events it recorded "
+        "(GET /v1/learners/ID/events)")
+
+
 def may_read_school(grant: Grant, school_id: str) -> Denial | None:
     """School-wide figures (the overview page): the school's own staff and registrars."""
     if grant.role in ("registrar", "district_admin"):

@@ -51,11 +51,19 @@ def test_a_transfer_moves_write_access_and_keeps_the_chain(server):
     assert old.post("/v1/events", json=f.assessment("L1", "C2", 3.0, days=3)).status_code == 403
     assert new.post("/v1/events", json=f.assessment("L1", "C2", 3.0, school=NEW, days=3)).status_code == 201
 
-    events = [e["event"] for e in old.get("/v1/learners/L1/events").json()["events"]]  # the old school still reads
+    events = [e["event"] for e in new.get("/v1/learners/L1/events").json()["events"]]  # the new school reads it all
     assert [e["type"] for e in events] == ["learner.enrolled", "advisor.assigned", "assessment.recorded",
                                            "learner.transferred", "assessment.recorded"]
     assert [e["school_id"] for e in events] == [OLD, OLD, OLD, NEW, NEW]  # who recorded each piece
-    assert new.get("/v1/learners/L1/events").status_code == 200
+    # The old school still reads what it recorded, and only that: nothing the new school wrote,
+    # nor any view computed from the whole record.
+    own = [e["event"] for e in old.get("/v1/learners/L1/events").json()["events"]]
+    assert [(e["type"], e["school_id"]) for e in own] == [
+        ("learner.enrolled", OLD), ("advisor.assigned", OLD), ("assessment.recorded", OLD)]
+    for view in ("state", "plans"):
+        refused = old.get(f"/v1/learners/L1/{view}")
+        assert refused.status_code == 403 and "reads only the events it recorded" in refused.json()["error"], refused.text
+    assert new.get("/v1/learners/L1/state").status_code == 200
     assert other.get("/v1/learners/L1/events").status_code == 403
     assert cli(server.env, "verify").returncode == 0  # one chain, unbroken across the move
 

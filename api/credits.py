@@ -96,7 +96,8 @@ def credit_badge(request: Request, grant: Key,
     from ledger.anchor import decision_anchor  # the award's checkpoint and inclusion proofs, as the CLI's
 
     credential: dict[str, Any] = open_badge(found.award, found.course, found.competencies, issuer_id=ISSUER_ID,
-                                            issuer_name=ISSUER_NAME, anchor=decision_anchor(svc.ledger, found.award))
+                                            issuer_name=ISSUER_NAME, anchor=decision_anchor(svc.ledger, found.award),
+                                            sources=found.sources)
     return JSONResponse(credential)
 
 

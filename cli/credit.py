@@ -210,9 +210,11 @@ def credit_badge(learner: str, course: str,
     course_def = [e["payload"] for e in catalog if e["type"] == "course.defined" and e["payload"]["course_id"] == course][-1]
     competencies = {c["id"]: c for e in catalog if e["type"] == "framework.published" for c in e["payload"]["competencies"]}
     from ledger.proofs import decision_anchor  # the award's checkpoint and inclusion proofs travel with it
+    from projections.audit import recorded_by
 
     text = json.dumps(open_badge(awards[-1], course_def, competencies, issuer_id=issuer, issuer_name=issuer_name,
-                                 anchor=decision_anchor(ledger, awards[-1])), indent=2)
+                                 anchor=decision_anchor(ledger, awards[-1]),
+                                 sources=recorded_by(ledger.learner_events(learner))), indent=2)
     if out:
         out.write_text(text + "\n")
         if as_json:
@@ -284,6 +286,10 @@ def audit(
             "json": lambda a: json.dumps(a, indent=2, default=str)}[fmt](report)
     if out:
         out.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        from cli.context import settings
+        from ledger.erasure import note_audit_copy
+
+        note_audit_copy(settings().home, learner, out)  # erasure deletes it (it holds the plaintext)
         if as_json:
             emit_json({"ok": report["verification"]["ok"], "out": str(out),
                        "verification": report["verification"]["line"]})

@@ -16,7 +16,8 @@ CONTEXT = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/s
 
 
 def open_badge(award: dict[str, Any], course: dict[str, Any], competencies: dict[str, dict[str, Any]],
-               *, issuer_id: str, issuer_name: str, anchor: dict[str, Any] | None = None) -> dict[str, Any]:
+               *, issuer_id: str, issuer_name: str, anchor: dict[str, Any] | None = None,
+               sources: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """`award`: the stored credit.awarded event; `course`: its course.defined payload;
     `competencies`: competency id -> framework competency (for titles and CASE GUIDs)."""
     p = award["payload"]
@@ -41,6 +42,9 @@ def open_badge(award: dict[str, Any], course: dict[str, Any], competencies: dict
         "description": (f"score {item['score']} on {state['competency_id']}" if item.get("score") is not None
                         else f"{item.get('decision')} by {item.get('actor_id')}")
         + f"; ledger position {item['position']}; sha256 {item['hash']}",
+        # Which school recorded the piece (a former one after a transfer), and the partner of
+        # external evidence: what `sources` (projections.audit.recorded_by) says of it.
+        **({"narrative": (sources or {})[item["event_id"]]["source_line"]} if item["event_id"] in (sources or {}) else {}),
     } for state in p["competency_states"] if state["counted"] for item in state["evidence"] + state["sign_offs"]]
     return {
         "@context": CONTEXT,

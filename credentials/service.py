@@ -63,7 +63,7 @@ def unsigned_badge(ledger: Any, home: Path, learner: str, course: str, *, with_a
     ok = issuable(ledger, learner, course)
     issuer = issuers.load_or_default(home)
     doc = open_badge(ok.award, ok.course, ok.competencies, issuer_id=issuer.did, issuer_name=issuer.name,
-                     anchor=decision_anchor(ledger, ok.award) if with_anchor else None)
+                     anchor=decision_anchor(ledger, ok.award) if with_anchor else None, sources=ok.sources)
     if "anchor" in doc:
         doc["@context"] = [*doc["@context"], ANCHOR_TERM]
     doc["credentialStatus"] = status_list.entry(issuer.base_url, award_position(ledger, ok.award))

@@ -12,7 +12,7 @@ yes/no), so a stronger check replaces one body for both doors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.application import Ledger, LoggedEvent
@@ -27,6 +27,7 @@ class Issuable:
     award: dict[str, Any]
     course: dict[str, Any]  # the course.defined payload the award names (its latest definition)
     competencies: dict[str, dict[str, Any]]  # competency id -> framework competency
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # event id -> who recorded it (audit.recorded_by)
 
 
 class Refusal(Exception):
@@ -71,7 +72,9 @@ def issuable(ledger: Ledger, learner: str, course: str) -> Issuable:
                    if e.event["type"] == "course.defined" and e.event["payload"]["course_id"] == course]
     competencies = {c["id"]: c for e in catalog if e.event["type"] == "framework.published"
                     for c in e.event["payload"]["competencies"]}
-    return Issuable(award.event, definitions[-1], competencies)
+    from projections.audit import recorded_by
+
+    return Issuable(award.event, definitions[-1], competencies, recorded_by(stream))
 
 
 def _read(ledger: Ledger, key: str, what: str) -> list[LoggedEvent]:

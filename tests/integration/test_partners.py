@@ -126,3 +126,13 @@ def test_the_audit_says_which_school_recorded_each_piece_and_which_partner(ledge
     assert f"recorded by school {f.SCHOOL} (a former school: before the transfer)" in text
     assert f"EXTERNAL evidence from partner museum-1, linked by school {new}" in text
     assert "EXTERNAL evidence from partner museum-1" in render_html(audit)
+    from credentials.badges import open_badge
+    from projections.credential_checks import issuable
+
+    found = issuable(ledger, "L1", "CRS-1")
+    badge = open_badge(found.award, found.course, found.competencies, issuer_id="did:example:d", issuer_name="D",
+                       sources=found.sources)
+    narratives = {e["id"].removeprefix("urn:uuid:"): e.get("narrative") for e in badge["evidence"]}
+    assert narratives[c1["event_id"]] == f"recorded by school {f.SCHOOL} (a former school: before the transfer)"
+    assert narratives[obs["event_id"]] == (f"recorded by school {new}; EXTERNAL evidence from partner museum-1, "
+                                           f"linked by school {new}")

@@ -32,6 +32,8 @@ def erase(
         emit_json({"ok": True, **done.as_dict()})
     else:
         typer.echo(f"{person}: {done.status} (event {done.event_id})")
+        for path in done.not_deleted:  # the erasure holds; the copy is the operator's to remove
+            typer.echo(f"warning: could not delete the audit copy {path}; delete it by hand", err=True)
 
 
 def keys_rotate_master(

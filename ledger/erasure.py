@@ -19,6 +19,7 @@ Kafka and in the projections, hashed as it always was, so `ledger verify` still 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
@@ -44,10 +45,11 @@ class Erasure:
     status: str  # "erased" or "already erased"
     event_id: str
     keys_destroyed: int
+    not_deleted: tuple[str, ...] = ()  # audit copies that could not be deleted, by path
 
     def as_dict(self) -> dict[str, Any]:
         return {"person": self.person, "status": self.status, "event_id": self.event_id,
-                "keys_destroyed": self.keys_destroyed}
+                "keys_destroyed": self.keys_destroyed, "not_deleted": list(self.not_deleted)}
 
 
 def erasure_event(person: str, school: str, *, reason: str, by: str, at: str) -> dict[str, Any]:
@@ -75,9 +77,9 @@ def erase(ledger: Ledger, person: str, *, reason: str, by: str, now: datetime | 
         raise ErasureError(f"cannot erase {person}: {checked}")
     ledger.shredder.keys.mark_erasing(person, document)  # step 1
     ledger.shredder.forget({person})
-    _finish(ledger, person, document, recorded is not None)
+    left = _finish(ledger, person, document, recorded is not None)
     return Erasure(person, "erased", checked.event.event_id.__str__(),
-                   int(had_key is not None and had_key.wrapped is not None))
+                   int(had_key is not None and had_key.wrapped is not None), tuple(left))
 
 
 def finish_pending(ledger: Ledger) -> list[str]:
@@ -89,7 +91,7 @@ def finish_pending(ledger: Ledger) -> list[str]:
     return sorted(pending)
 
 
-def _finish(ledger: Ledger, person: str, document: bytes, recorded: bool) -> None:
+def _finish(ledger: Ledger, person: str, document: bytes, recorded: bool) -> list[str]:
     if not recorded:  # step 2
         [outcome] = list(ledger.post([document]))
         if outcome.status == "rejected":
@@ -97,6 +99,7 @@ def _finish(ledger: Ledger, person: str, document: bytes, recorded: bool) -> Non
     ledger.shredder.keys.destroy(person)  # step 3
     ledger.shredder.forget({person})
     drop_saved_audits(ledger, person)
+    return drop_audit_copies(ledger.settings.home, person)
 
 
 def drop_saved_audits(ledger: Ledger, person: str) -> list[str]:
@@ -114,3 +117,37 @@ def drop_saved_audits(ledger: Ledger, person: str) -> list[str]:
             path.unlink()
             dropped.append(path.name)
     return dropped
+
+
+AUDIT_COPIES = "audit-copies.jsonl"  # in $LEDGER_HOME: {"learner_id", "path"} per audit written
+
+
+def note_audit_copy(home: Path, learner: str, path: Path) -> None:
+    """Remember where an audit of the learner was written (`ledger audit --out`): it holds the
+    plaintext, so erasure deletes it. The note holds the learner's id and the path, nothing else."""
+    home.mkdir(parents=True, exist_ok=True)
+    line = orjson.dumps({"learner_id": learner, "path": str(path.resolve())}) + b"\n"
+    with open(home / AUDIT_COPIES, "ab") as notes:
+        notes.write(line)
+
+
+def drop_audit_copies(home: Path, person: str) -> list[str]:
+    """Delete the audit copies noted for the person; the paths that could not be deleted (kept
+    in the notes, so another erase tries again). A file already gone counts as deleted."""
+    notes = home / AUDIT_COPIES
+    if not notes.exists():
+        return []
+    kept, failed = [], []
+    for raw in notes.read_bytes().splitlines():
+        entry = orjson.loads(raw)
+        if entry["learner_id"] == person:
+            try:
+                Path(entry["path"]).unlink(missing_ok=True)
+                continue
+            except OSError:
+                failed.append(entry["path"])
+        kept.append(raw + b"\n")
+    partial = notes.with_name(notes.name + ".partial")  # renamed into place: never half a list
+    partial.write_bytes(b"".join(kept))
+    partial.replace(notes)
+    return sorted(set(failed))

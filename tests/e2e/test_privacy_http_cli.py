@@ -148,9 +148,17 @@ def test_after_erasure_the_audit_html_shows_erased_and_the_saved_one_is_gone(tmp
     [flagged] = [a for a in summary["credits"]["audits"] if a["status"] == "flagged for review"]
     saved = Path(flagged["path"])
     assert "entered for the wrong student" in saved.read_text()
+    copies = {name: tmp_path / "elsewhere" / name for name in ("copy.html", "stuck.html")}
+    copies["copy.html"].parent.mkdir()
+    for path in copies.values():  # audits written with --out outside $LEDGER_HOME/audits
+        written = cli(env, "audit", flagged["learner_id"], flagged["course_id"], "--format", "html", "--out", str(path))
+        assert written.returncode == 0 and "entered for the wrong student" in path.read_text(), written.stderr
+    copies["stuck.html"].unlink()
+    copies["stuck.html"].mkdir()  # a copy the erasure cannot delete (unlink fails, even as root)
     erased = cli(env, "erase", flagged["learner_id"], "--reason", "retention_ended", "--by", "office", "--json")
     assert erased.returncode == 0, erased.stdout + erased.stderr
-    assert not saved.exists()
+    assert not saved.exists() and not copies["copy.html"].exists()
+    assert json.loads(erased.stdout)["not_deleted"] == [str(copies["stuck.html"].resolve())]
     fresh = tmp_path / "audit.html"
     audit = cli(env, "audit", flagged["learner_id"], flagged["course_id"], "--format", "html", "--out", str(fresh))
     assert audit.returncode == 0, audit.stderr

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import command_line, open_ledger, peak_rss_mib, prepared_home, rate, report, timed  # noqa: E402
 from bench.replay import handed_over  # noqa: E402
 
-MODELS = ("decaying_average", "bkt", "pfa", "afm")
+MODELS = ("decaying_average", "bkt", "pfa", "afm", "irt", "irt2pl", "best_lr")
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     from consumers.projector import run_projections
     from projections import official
     from research.protocol import answers_per_learner, assign_folds, evaluate
-    from research.replay import iter_histories, replay
+    from research.replay import iter_histories, needs_items, replay
 
     home = prepared_home(args.events)
     path = home / "projections.duckdb"  # shared with bench/queries.py and bench/replay.py
@@ -38,10 +38,12 @@ def main() -> None:
         read_seconds, pieces = timed(handed_over, con)
         fold_of = assign_folds(answers_per_learner(con), args.folds, 0)
         for model in args.models.split(","):
-            seconds, result = timed(lambda: replay(iter_histories(con), model, {}))
+            items = needs_items(model, {})  # item models pay the item-aware read (a join) inside their rate
+            seconds, result = timed(lambda: replay(iter_histories(con, items=items), model, {}))
             rows.append([f"replay {model} (read, fit, replay)", seconds, f"{peak_rss_mib():,.0f}"])
             del result
-            seconds, scored = timed(lambda: evaluate(iter_histories(con), model, {}, fold_of, folds=args.folds))
+            seconds, scored = timed(lambda: evaluate(iter_histories(con, items=items), model, {}, fold_of,
+                                                     folds=args.folds))
             rows.append([f"evaluate {model}, {args.folds} grouped folds (read, {args.folds} fits, predict)", seconds,
                          f"{peak_rss_mib():,.0f}"])
             assert scored.pooled.n == pieces

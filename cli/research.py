@@ -73,7 +73,7 @@ def replay(
     from projections.export import write_replay
     from projections.queries import counted_pairs
     from research.models import in_effect
-    from research.replay import OFFICIAL, iter_histories, replay as run_replay
+    from research.replay import OFFICIAL, iter_histories, needs_items, replay as run_replay
 
     params = _params(param, as_json)
     if model != OFFICIAL:
@@ -85,7 +85,8 @@ def replay(
             from cli.privacy import erased_learners, without_learners
 
             erased = erased_learners()
-            result = _run(lambda: run_replay(without_learners(iter_histories(con, **moments), erased), model, params,
+            result = _run(lambda: run_replay(without_learners(iter_histories(
+                con, **moments, items=needs_items(model, params)), erased), model, params,
                                              progress=bar.update, total=total), as_json)
     if out is None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -133,7 +134,7 @@ def models_compare(
 ) -> None:
     """How many learners' mastery decisions differ between two models, per competency and overall."""
     from projections.queries import counted_pairs
-    from research.replay import compare, iter_histories, replay as run_replay
+    from research.replay import compare, iter_histories, needs_items, replay as run_replay
 
     from research.models import in_effect
     from research.replay import OFFICIAL
@@ -147,9 +148,11 @@ def models_compare(
     erased = erased_learners()  # compared (and fitted) without the erased learners, as replay does
     with _reading(as_of, known_at, as_json, counted_pairs) as (con, source, moments, total):
         with progress_bar(f"replaying {a} and {b}", 2 * total, enabled=not as_json) as bar:
-            ra = _run(lambda: run_replay(without_learners(iter_histories(con, **moments), erased), a, pa_,
+            ra = _run(lambda: run_replay(without_learners(iter_histories(
+                con, **moments, items=needs_items(a, pa_)), erased), a, pa_,
                                          progress=bar.update, total=total), as_json)
-            rb = _run(lambda: run_replay(without_learners(iter_histories(con, **moments), erased), b, pb_,
+            rb = _run(lambda: run_replay(without_learners(iter_histories(
+                con, **moments, items=needs_items(b, pb_)), erased), b, pb_,
                                          progress=lambda d, t: bar.update(total + d), total=total), as_json)
     overall, per = compare(ra, rb, examples=examples)
     if as_json:
@@ -194,7 +197,7 @@ def models_evaluate(
     from projections.queries import counted_competencies
     from research.models import in_effect
     from research.protocol import answers_per_learner, assign_folds, evaluate
-    from research.replay import OFFICIAL, iter_histories
+    from research.replay import OFFICIAL, iter_histories, needs_items
 
     shared = _params(param, as_json)
     specs = [_split_spec(m, shared, as_json) for m in models]
@@ -215,7 +218,7 @@ def models_evaluate(
         with progress_bar("evaluating", len(specs) * total, enabled=not as_json) as bar:
             for i, (name, params) in enumerate(specs):
                 results.append((name, params, _run(lambda: evaluate(
-                    without_learners(iter_histories(con, **moments), erased), name, params, fold_of, folds=folds, seed=seed, total=total,
+                    without_learners(iter_histories(con, **moments, items=needs_items(name, params)), erased), name, params, fold_of, folds=folds, seed=seed, total=total,
                     progress=lambda d, t: bar.update(i * total + d)), as_json)))
     ranked = sorted(results, key=lambda r: (r[2].summary["logloss"][0] is None, r[2].summary["logloss"][0] or 0.0))
     if as_json:

@@ -29,6 +29,8 @@ from research.afm import AFM
 from research.bkt import BKT
 from research.model_base import (MasteryModel, ModelError, Scale, checked_params, next_probability,  # noqa: F401
                                  settings_in_effect, sigmoid)
+from research.best_lr import BestLR
+from research.irt import IRT1PL, IRT2PL
 from research.pfa import PFA
 
 ENTRY_POINT_GROUP = "mastery_ledger.models"
@@ -95,8 +97,12 @@ BUILT_IN: dict[str, str] = {
     "elo": "Elo-style ability vs difficulty; params k, decay, mastery_p, difficulty",
     "pfa": "Performance Factors Analysis (logistic on prior successes and failures); params C, mastery_p",
     "afm": "Additive Factors Model (learner ability + opportunity count); params C, mastery_p",
+    "irt": "IRT 1PL / Rasch (learner ability - item difficulty); params C, mastery_p",
+    "irt2pl": "IRT 2PL (item discrimination x ability - difficulty); params C, iterations, mastery_p",
+    "best_lr": "Best-LR (item, learner, log wins and attempts; Gervet et al. 2020); params C, learner, mastery_p",
 }
-FACTORIES: dict[str, Any] = {"bkt": BKT, "elo": Elo, "pfa": PFA, "afm": AFM}
+FACTORIES: dict[str, Any] = {"bkt": BKT, "elo": Elo, "pfa": PFA, "afm": AFM, "irt": IRT1PL, "irt2pl": IRT2PL,
+                             "best_lr": BestLR}
 
 
 # --- finding and building models --------------------------------------------------------------
@@ -166,6 +172,12 @@ def _load(name: str) -> Any:
 def fit_model(model: Any, histories: Sequence[Sequence[float]], scale: Scale) -> None:
     if hasattr(model, "fit"):
         model.fit(histories, scale)
+
+
+def reads_items(model: Any) -> bool:
+    """Whether the model reads each answer's learner and item (`fit_answers`, `estimates_for`,
+    `predictions` over whole histories), not the scores alone."""
+    return bool(getattr(model, "reads_items", False))
 
 
 def prior_prediction(model: Any, scale: Scale) -> float:

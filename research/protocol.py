@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 
 from research.metrics import Scores, mean_std, score_predictions
-from research.models import next_probability, prior_prediction
+from research.models import ModelError, next_probability, prior_prediction, reads_items
 from research.replay import Competency, _estimates, _fitted_model, _model_for
 
 Progress = Callable[[int, int], None]
@@ -52,6 +52,20 @@ def answers_per_learner(con: duckdb.DuckDBPyConnection, *, as_of: date | datetim
 
     sql, params = _counted_sql(None, as_of, known_at)
     return dict(con.execute(f"SELECT learner_id, count(*) FROM ({sql}) GROUP BY learner_id", params).fetchall())
+
+
+def _predictions(model: Any, name: str, competency: Competency, history: Any) -> list[float]:
+    try:
+        out = [float(p) for p in model.predictions(history, competency.scale)]
+    except ModelError:
+        raise
+    except Exception as error:  # a researcher's model can fail in any way; say where
+        raise ModelError(f"model {name} failed on learner {history.learner_id}, competency "
+                         f"{competency.competency_id}: {type(error).__name__}: {error}") from None
+    if len(out) != len(history.scores):
+        raise ModelError(f"model {name} gave {len(out)} predictions for {len(history.scores)} answers "
+                         f"(learner {history.learner_id}, competency {competency.competency_id})")
+    return out
 
 
 @dataclass
@@ -97,7 +111,8 @@ def evaluate(competencies: Iterable[Competency], name: str, params: dict[str, An
     per_fold: dict[str, list[Scores]] = {}
     warnings: list[str] = []
     for i, competency in enumerate(competencies, 1):
-        fits = hasattr(_model_for(name, params, competency), "fit")
+        fresh = _model_for(name, params, competency)
+        fits = hasattr(fresh, "fit") or reads_items(fresh)
         mine_y, mine_p = [], []
         per_fold[competency.competency_id] = []
         for k in range(max(folds, 1)):
@@ -113,9 +128,12 @@ def evaluate(competencies: Iterable[Competency], name: str, params: dict[str, An
             before = prior_prediction(model, competency.scale)
             fold_y, fold_p = [], []
             for history in test:
-                estimates = _estimates(model, name, competency, history)
                 ys = [competency.scale.reached(s) for s in history.scores]
-                ps = [before] + [next_probability(e, competency.scale) for e in estimates[:-1]]
+                if reads_items(model):  # each answer predicted on its own item, from the answers before
+                    ps = _predictions(model, name, competency, history)
+                else:
+                    estimates = _estimates(model, name, competency, history)
+                    ps = [before] + [next_probability(e, competency.scale) for e in estimates[:-1]]
                 fold_y += ys
                 fold_p += ps
             outcomes[k] += fold_y

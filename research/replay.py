@@ -17,8 +17,9 @@ import duckdb
 import pyarrow as pa
 
 from projections.methods import Estimate
-from research.models import MethodModel, ModelError, Scale, build, fit_model, fitted_params, in_effect, next_probability
-from projections.queries import counted_score_batches
+from research.models import (MethodModel, ModelError, Scale, build, fit_model, fitted_params, in_effect,
+                            next_probability, reads_items)
+from research.items import history_batches
 
 # A model named "official" uses each competency's own official method and parameters.
 OFFICIAL = "official"
@@ -32,6 +33,7 @@ class History:
     event_ids: list[str] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
     demonstrated: list[datetime] = field(default_factory=list)
+    items: list[str | None] = field(default_factory=list)  # filled only by an item-aware read
 
 
 @dataclass
@@ -44,17 +46,20 @@ class Competency:
 
 
 def iter_histories(con: duckdb.DuckDBPyConnection, *, as_of: date | datetime | None = None,
-                   known_at: date | datetime | None = None, rows: int = 100_000) -> Iterator[Competency]:
+                   known_at: date | datetime | None = None, rows: int = 100_000,
+                   items: bool = False) -> Iterator[Competency]:
     """Every learner's counted evidence per competency, in demonstration order, one competency
     at a time, read from DuckDB in batches: only one competency's histories are Python objects
-    at once (all of a 10M-event district's were 9 GB). Keep the connection open until done."""
+    at once (all of a 10M-event district's were 9 GB). Keep the connection open until done.
+    `items`: also each answer's item, for models that read it (`reads_items`)."""
     scales = {c: (Scale(lo, hi, t), m.lstrip("~"), json.loads(p or "{}")) for c, lo, hi, t, m, p in con.execute(
         "SELECT competency_id, scale_min, scale_max, threshold, method, params FROM competency").fetchall()}
     current: str | None = None
     histories: dict[str, History] = {}
-    for batch in counted_score_batches(con, as_of=as_of, known_at=known_at, rows=rows):
+    for batch in history_batches(con, as_of=as_of, known_at=known_at, rows=rows, items=items):
         columns = [batch.column(i).to_pylist() for i in range(5)]
-        for learner, competency, event_id, score, at in zip(*columns):
+        answered = batch.column(5).to_pylist() if items else None
+        for row, (learner, competency, event_id, score, at) in enumerate(zip(*columns)):
             if competency != current:
                 if current in scales and histories:
                     yield Competency(current, *scales[current], list(histories.values()))
@@ -65,8 +70,15 @@ def iter_histories(con: duckdb.DuckDBPyConnection, *, as_of: date | datetime | N
             history.event_ids.append(event_id)
             history.scores.append(score)
             history.demonstrated.append(at)
+            if answered is not None:
+                history.items.append(answered[row])
     if current in scales and histories:
         yield Competency(current, *scales[current], list(histories.values()))
+
+
+def needs_items(name: str, params: dict[str, Any]) -> bool:
+    """Whether the model named so needs the item-aware history read (`iter_histories(items=True)`)."""
+    return name != OFFICIAL and reads_items(build(name, params))
 
 
 def _model_for(name: str, params: dict[str, Any], competency: Competency) -> Any:
@@ -77,7 +89,8 @@ def _model_for(name: str, params: dict[str, Any], competency: Competency) -> Any
 
 def _estimates(model: Any, name: str, competency: Competency, history: History) -> list[Estimate]:
     try:
-        out = list(model.estimates(history.scores, competency.scale))
+        out = list(model.estimates_for(history, competency.scale) if reads_items(model)
+                   else model.estimates(history.scores, competency.scale))
     except ModelError:
         raise
     except Exception as error:  # a researcher's model can fail in any way; say where
@@ -92,9 +105,12 @@ def _estimates(model: Any, name: str, competency: Competency, history: History) 
 def _fitted_model(name: str, params: dict[str, Any], competency: Competency,
                   histories: Sequence[History] | None = None) -> Any:
     model = _model_for(name, params, competency)
+    chosen = competency.histories if histories is None else histories
     try:
-        fit_model(model, [h.scores for h in (competency.histories if histories is None else histories)],
-                  competency.scale)
+        if reads_items(model):  # learner and item matter to it, not only the scores
+            model.fit_answers(chosen, competency.scale)
+        else:
+            fit_model(model, [h.scores for h in chosen], competency.scale)
     except ModelError:
         raise
     except Exception as error:

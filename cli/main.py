@@ -346,7 +346,7 @@ def status(as_json: bool = JsonOption) -> None:
         result["kafka"] = _kafka(lambda: kafka_status(settings.kafka_bootstrap, names), settings, as_json)
     from xapi.service import unaligned_summary
 
-    lrs = unaligned_summary(settings)
+    lrs = unaligned_summary(settings, ledger)
     if lrs is not None:
         result["xapi"] = lrs
     if as_json:

@@ -58,14 +58,15 @@ def align(activity: str = typer.Option(..., "--activity", help="An activity IRI 
           kind: str = typer.Option("quiz", "--kind", help="quiz, test, performance_task, observation or standardized."),
           success_level: Optional[float] = typer.Option(None, "--success-level", help="Level for result.success alone (default: the scale's max)."),
           failure_level: Optional[float] = typer.Option(None, "--failure-level", help="Level for a failure alone (default: the scale's min)."),
+          by: str = typer.Option("district-office", "--by", help="Who posts the alignment (a district_admin)."),
           as_json: bool = JsonOption) -> None:
-    """Make an activity's statements evidence of competencies (stored statements count too)."""
+    """Post an alignment (an `xapi.alignment.posted` event in the catalogue) making an activity's statements evidence of competencies (stored statements count too)."""
     from xapi.statements import LrsError
 
     core = _core(as_json)
     try:
         result = core.align(activity, competency, prefix=prefix, kind=kind, success_level=success_level,
-                            failure_level=failure_level)
+                            failure_level=failure_level, by=by)
     except LrsError as error:
         fail(error.reason, as_json=as_json)
     finally:

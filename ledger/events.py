@@ -253,6 +253,20 @@ class XapiStatementPayload(Model):
     statement: dict[str, Any]
 
 
+class XapiAlignmentPostedPayload(Model):
+    """Reference data: statements about this activity IRI (or any IRI starting with it, `prefix`)
+    are evidence of these competencies (xapi.evidence). A later alignment of the same `activity`
+    replaces the earlier one. `success_level`/`failure_level`: the level `result.success` alone
+    maps to (default: the scale's max / min)."""
+
+    activity: Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")]
+    prefix: bool = False
+    competencies: list[Id] = Field(min_length=1)
+    kind: Literal["quiz", "test", "performance_task", "observation", "standardized"] = "quiz"
+    success_level: float | None = None
+    failure_level: float | None = None
+
+
 # --- learning plans -----------------------------------------------------------------------
 
 
@@ -443,6 +457,7 @@ MODELS: dict[tuple[str, int], type[Envelope]] = {
     for t, v, p, k, r in [
         ("framework.published", 1, FrameworkPublishedPayload, "reference", REFERENCE_ROLES),
         ("course.defined", 1, CourseDefinedPayload, "reference", REFERENCE_ROLES),
+        ("xapi.alignment.posted", 1, XapiAlignmentPostedPayload, "reference", REFERENCE_ROLES),
         ("learner.enrolled", 1, LearnerEnrolledPayload, "learner", ROLL_ROLES),
         ("advisor.assigned", 1, AdvisorAssignedPayload, "learner", ROLL_ROLES),
         ("learner.transferred", 1, LearnerTransferredPayload, "learner", ROLL_ROLES),

@@ -67,6 +67,17 @@ class Catalog:
                     "a redefinition needs a higher one",
                 )
             return self.missing(p.competencies, "payload.competencies")
+        if event.type == "xapi.alignment.posted":
+            unknown = self.missing(p.competencies, "payload.competencies")
+            if unknown:
+                return unknown
+            for name in ("success_level", "failure_level"):
+                value = getattr(p, name)
+                for competency in p.competencies if value is not None else []:
+                    problem = self.score_problem(competency, value, f"payload.{name}")
+                    if problem:
+                        return problem
+            return None
         raise ValueError(f"{event.type} is not reference data")
 
     def apply(self, event: dict[str, Any]) -> None:

@@ -29,27 +29,25 @@ from ledger.streams import CATALOG_KEY
 from xapi.storage import Storage
 
 _NS = uuid5(NAMESPACE_URL, "urn:mastery-ledger:xapi-evidence")
-KINDS = ("quiz", "test", "performance_task", "observation", "standardized")
 
 
 class Alignments:
-    def __init__(self, storage: Storage) -> None:
-        self.db = storage
-        self.db.execute("CREATE TABLE IF NOT EXISTS xapi_alignments (activity TEXT PRIMARY KEY, prefix INTEGER NOT NULL,"
-                        " competencies TEXT NOT NULL, kind TEXT NOT NULL, success_level DOUBLE PRECISION,"
-                        " failure_level DOUBLE PRECISION)")
+    """The alignment look-up: a read model of the catalogue's `xapi.alignment.posted` events
+    (reference data, chained and verified like a framework), the latest per activity IRI. No
+    table holds the only copy: it is read from the store each time a batch is recorded."""
 
-    def add(self, activity: str, competencies: list[str], *, prefix: bool, kind: str,
-            success_level: float | None, failure_level: float | None) -> None:
-        with self.db.transaction():
-            self.db.execute("DELETE FROM xapi_alignments WHERE activity = ?", [activity])
-            self.db.execute("INSERT INTO xapi_alignments VALUES (?, ?, ?, ?, ?, ?)",
-                            [activity, int(prefix), json.dumps(competencies), kind, success_level, failure_level])
+    def __init__(self, ledger: Any) -> None:
+        self.ledger = ledger
 
     def all(self) -> list[dict[str, Any]]:
-        return [{"activity": a, "prefix": bool(p), "competencies": json.loads(c), "kind": k,
-                 "success_level": s, "failure_level": f}
-                for a, p, c, k, s, f in self.db.rows("SELECT * FROM xapi_alignments ORDER BY activity")]
+        latest: dict[str, dict[str, Any]] = {}
+        for stored in self.ledger.stream_events(CATALOG_KEY):
+            if stored.event["type"] == "xapi.alignment.posted":
+                p = stored.event["payload"]
+                latest[p["activity"]] = {"activity": p["activity"], "prefix": bool(p.get("prefix")),
+                                         "competencies": list(p["competencies"]), "kind": p.get("kind", "quiz"),
+                                         "success_level": p.get("success_level"), "failure_level": p.get("failure_level")}
+        return [latest[k] for k in sorted(latest)]
 
     def matching(self, activity_ids: list[str], known: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         return [a for a in (self.all() if known is None else known) if any(i == a["activity"] or (a["prefix"] and i.startswith(a["activity"]))
@@ -91,7 +89,7 @@ def level(result: dict[str, Any] | None, scale: dict[str, Any], alignment: dict[
 
 class Evidence:
     def __init__(self, ledger: Any, storage: Storage, write_lock: Any) -> None:
-        self.ledger, self.alignments, self.lock = ledger, Alignments(storage), write_lock
+        self.ledger, self.alignments, self.lock = ledger, Alignments(ledger), write_lock
 
     def catalogue(self) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
         events = [e.event for e in self.ledger.stream_events(CATALOG_KEY)]

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from typing import Any
 
 from ledger.config import Settings
 from xapi.documents import Documents
-from xapi.evidence import KINDS, Evidence
+from xapi.evidence import Alignments, Evidence
 from xapi.statements import LrsError, Statements, now_iso
 from xapi.storage import Storage
 
@@ -60,15 +61,20 @@ class LrsCore:
         return counts
 
     def align(self, activity: str, competencies: list[str], *, prefix: bool, kind: str,
-              success_level: float | None = None, failure_level: float | None = None) -> dict[str, Any]:
-        if kind not in KINDS:
-            raise LrsError(400, f"kind: must be one of {', '.join(KINDS)}, not {kind!r}")
-        scales, _ = self.evidence.catalogue()
-        unknown = [c for c in competencies if c not in scales]
-        if unknown:
-            raise LrsError(400, f"competency: {', '.join(unknown)} not in any published framework")
-        self.evidence.alignments.add(activity, competencies, prefix=prefix, kind=kind,
-                                     success_level=success_level, failure_level=failure_level)
+              success_level: float | None = None, failure_level: float | None = None,
+              by: str = "district-office") -> dict[str, Any]:
+        """Posts an `xapi.alignment.posted` event (the catalogue's reference data: a district
+        admin's); refused: LrsError naming every field and reason."""
+        from ledger.intake import parse
+
+        payload = {"activity": activity, "prefix": prefix, "competencies": competencies, "kind": kind,
+                   "success_level": success_level, "failure_level": failure_level}
+        event = {"event_id": str(uuid.uuid4()), "type": "xapi.alignment.posted", "schema_version": 1,
+                 "actor": {"id": by, "role": "district_admin"}, "demonstrated_at": now_iso(), "payload": payload}
+        with self.evidence.lock:
+            [outcome] = self.evidence.ledger.record([parse(json.dumps(event).encode())])
+        if outcome.status == "rejected":
+            raise LrsError(400, "; ".join(f"{f}: {r}" if f else r for f, r in outcome.rejection.problems))
         # Statements stored before the alignment count too: their events' ids are derived from
         # the statement, so recording them again is a duplicate, never a second piece of evidence.
         rows = self.storage.rows("SELECT body FROM xapi_statements WHERE voided_by IS NULL ORDER BY seq")
@@ -76,7 +82,7 @@ class LrsCore:
                     if any(a == activity or (prefix and a.startswith(activity)) for a in _ids(s))]
         counts = self.record(matching) if matching else {"accepted": 0}
         return {"activity": activity, "prefix": prefix, "competencies": competencies, "kind": kind,
-                "statements": len(matching), "events": counts}
+                "statements": len(matching), "events": counts, "event_id": event["event_id"]}
 
     def close(self) -> None:
         self.storage.close()
@@ -88,16 +94,14 @@ def _ids(statement: dict[str, Any]) -> list[str]:
     return activities(statement)
 
 
-def unaligned_summary(settings: Settings, top: int = 5) -> dict[str, Any] | None:
+def unaligned_summary(settings: Settings, ledger: Any, top: int = 5) -> dict[str, Any] | None:
     """For `ledger status`: how many stored statements no alignment makes evidence, and their most
     frequent activity IRIs (what an operator would align next). None when no LRS was ever used."""
     if settings.is_sqlite and not (settings.home / "xapi.db").exists():
         return None
     storage = Storage(settings)
     try:
-        from xapi.evidence import Alignments
-
-        alignments = Alignments(storage).all()
+        alignments = Alignments(ledger).all()
         counts = storage.rows("SELECT value, COUNT(*) FROM xapi_refs r JOIN xapi_statements s ON s.seq = r.seq"
                               " WHERE r.kind = 'activity' AND r.related = 0 AND s.voided_by IS NULL GROUP BY value")
         total = storage.rows("SELECT COUNT(*) FROM xapi_statements WHERE voided_by IS NULL")[0][0]

@@ -52,7 +52,7 @@ class BestLR(ItemModel):
         self.items = Index(items_per_answer(histories))
         y = outcomes(histories, scale)
         if len(y):
-            self.intercept, w = fit_logistic(self.design(histories, scale), y, self.C)
+            self.intercept, w = fit_logistic(self.design(histories, scale), y, self.C, tol=1e-6)
             self.weights = np.asarray(w)
 
     def logits(self, history: Any, scale: Scale) -> np.ndarray:

@@ -39,7 +39,7 @@ class IRT1PL(ItemModel):
         self.items = Index(items_per_answer(histories))
         y = outcomes(histories, scale)
         if len(y):
-            self.intercept, w = fit_logistic(self.design(histories), y, self.C)
+            self.intercept, w = fit_logistic(self.design(histories), y, self.C, tol=1e-6)
             self.ability, self.easiness = np.asarray(w[:len(self.learners)]), np.asarray(w[len(self.learners):])
 
     def _theta(self, history: Any) -> float:
@@ -96,7 +96,7 @@ class IRT2PL(IRT1PL):
     def _item_step(self, i: np.ndarray, theta: np.ndarray, y: np.ndarray) -> None:
         n = len(self.items)
         design = sparse.hstack([one_hot(i, n), one_hot(i, n, theta)]).tocsr()
-        self.intercept, w = fit_logistic(design, y, self.C)
+        self.intercept, w = fit_logistic(design, y, self.C, tol=1e-6)
         self.easiness, self.discrimination = np.asarray(w[:n]), np.asarray(w[n:])
 
     def _learner_step(self, i: np.ndarray, j: np.ndarray, y: np.ndarray) -> None:

@@ -126,7 +126,7 @@ def logistic_settings(name: str, C: Any, mastery_p: Any) -> tuple[float, float]:
     return float(C), float(mastery_p)
 
 
-def fit_logistic(features: Any, outcomes: Sequence[bool], C: float) -> tuple[float, Any]:
+def fit_logistic(features: Any, outcomes: Sequence[bool], C: float, tol: float = 1e-4) -> tuple[float, Any]:
     """(intercept, coefficients) of an L2-regularised logistic regression (scikit-learn's
     LogisticRegression, lbfgs). With only one outcome among the answers there is nothing to
     separate: the intercept is the smoothed rate and every coefficient 0."""
@@ -137,5 +137,5 @@ def fit_logistic(features: Any, outcomes: Sequence[bool], C: float) -> tuple[flo
     if y.min(initial=1) == y.max(initial=0):
         rate = (y.sum() + 0.5) / (len(y) + 1.0)
         return float(np.log(rate / (1 - rate))), np.zeros(features.shape[1])
-    model = LogisticRegression(C=C, max_iter=1000).fit(features, y)
+    model = LogisticRegression(C=C, max_iter=1000, tol=tol).fit(features, y)
     return float(model.intercept_[0]), model.coef_[0]

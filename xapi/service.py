@@ -51,7 +51,7 @@ class LrsCore:
         for outcome in self.evidence.record(fresh, lookup):
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
             if outcome.status == "rejected":
-                reason = "; ".join(f"{f}: {r}" if f else r for f, r in outcome.rejection.problems)
+                reason = _reason(outcome.rejection)
                 log.warning("statement event %s not recorded: %s", outcome.event_id, reason)
                 # Kept once per event: recording the statement again (an alignment) refuses it again.
                 with self.storage.transaction():
@@ -74,7 +74,7 @@ class LrsCore:
         with self.evidence.lock:
             [outcome] = self.evidence.ledger.record([parse(json.dumps(event).encode())])
         if outcome.status == "rejected":
-            raise LrsError(400, "; ".join(f"{f}: {r}" if f else r for f, r in outcome.rejection.problems))
+            raise LrsError(400, _reason(outcome.rejection))
         # Statements stored before the alignment count too: their events' ids are derived from
         # the statement, so recording them again is a duplicate, never a second piece of evidence.
         rows = self.storage.rows("SELECT body FROM xapi_statements WHERE voided_by IS NULL ORDER BY seq")
@@ -86,6 +86,10 @@ class LrsCore:
 
     def close(self) -> None:
         self.storage.close()
+
+
+def _reason(rejection: Any) -> str:
+    return "; ".join(f"{f}: {r}" if f else r for f, r in rejection.problems)
 
 
 def _ids(statement: dict[str, Any]) -> list[str]:

@@ -118,3 +118,45 @@ def test_ten_grouped_folds_give_per_fold_mean_and_std_beside_the_pooled_figure(h
     assert hw_evaluated["bkt"]["mean"]["auc"] > hw_evaluated["pfa"]["mean"]["auc"] > \
         hw_evaluated["afm"]["mean"]["auc"] > 0.6
     assert abs(hw_evaluated["bkt"]["mean"]["auc"] - hw_evaluated["bkt"]["pooled"]["auc"]) > 0.005
+
+
+def test_item_models_read_the_imported_problem_ids_in_evaluate_replay_and_compare(tmp_path):
+    import random
+
+    import pyarrow.parquet as pq
+
+    from projections import official
+    from research.replay import iter_histories
+
+    rng = random.Random(5)
+    lines = ["user_id,order_id,problem_id,skill_name,correct"]
+    for u in range(24):
+        for n in range(6):
+            item = rng.randrange(4)
+            lines.append(f"u{u},{100 * u + n},q{item},Mode,{int(rng.random() < 0.25 + 0.15 * item)}")
+    path = tmp_path / "items.csv"
+    path.write_text("\n".join(lines) + "\n")
+    home = tmp_path / "home"
+    assert ledger(home, "import", "responses", str(path)).returncode == 0
+    assert ledger(home, "project").returncode == 0
+    with official.connect(home / "projections.duckdb", read_only=True) as con:
+        [mode] = list(iter_histories(con, items=True))
+    assert {i for h in mode.histories for i in h.items} == {"q0", "q1", "q2", "q3"}
+    assert sum(len(h.items) for h in mode.histories) == 144
+
+    evaluated = ledger(home, "models", "evaluate", "irt", "irt2pl", "best_lr", "--folds", "4", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    scored = {m["model"]: m for m in json.loads(evaluated.stdout)["models"]}
+    assert {m: scored[m]["pooled"]["n"] for m in scored} == {"irt": 144, "irt2pl": 144, "best_lr": 144}
+    # Every test learner is unseen (grouped folds): IRT predicts from the item alone, so items differ.
+    assert scored["irt"]["mean"]["auc"] > 0.55
+
+    out = tmp_path / "irt.parquet"
+    replayed = ledger(home, "replay", "--model", "best_lr", "--param", "learner=0", "--out", str(out), "--json")
+    assert replayed.returncode == 0, replayed.stderr
+    recorded = json.loads(pq.read_table(out).schema.metadata[b"mastery_ledger.replay"])
+    assert recorded["params"] == {"C": 1.0, "learner": False, "mastery_p": 0.95}
+    assert ledger(home, "models", "compare", "irt", "best_lr", "--json").returncode == 0
+    refused = ledger(home, "models", "evaluate", "irt?slip=0.1")
+    assert refused.returncode != 0 and "irt takes C, mastery_p" in refused.stderr + refused.stdout
+    assert "Traceback" not in refused.stderr

@@ -138,3 +138,5 @@ declare("plan.set", ["payload.title"])
 declare("plan.goal_dropped", ["payload.reason"])
 declare("credit.revoked", ["payload.reason"])
 declare("credit.confirmed", ["payload.note"])
+# A partner organisation's name on a learner's chain says where the learner was placed.
+declare("partner.linked", ["payload.name"])
